@@ -1,0 +1,171 @@
+"""The billing job's stages as plain functions; ``billing_run`` wraps each in a Prefect task.
+
+Keeping them free of Prefect lets tests and benchmarks call them directly, and keeps the flow
+a thin list of task calls. A run's id is a hash of its inputs and parameters, so the same
+inputs give the same run id, file name and bytes, and delivering them again is a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from schemas.problems import concat
+from schemas.settings import RunParameters
+from schemas.workbook import RECONCILIATION, SHEETS
+from transforms import currencies
+from transforms.billing import Billing, Context
+from transforms.money import to_decimal
+from transforms.parse import parse_booking_orders
+from transforms.pipeline import bill, output_tables
+from transforms.reconcile import reconciliation, row_buckets
+from transforms.validate import validate_booking_orders
+
+from .config import Config
+from .outbox import Delivery, deliver
+from .sources import csv_file
+from .sources.base import Extract, SourceError
+from transforms.pipeline import bill  # noqa: F401  (re-exported for callers)
+from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, write_workbook
+
+
+def check_validation_enabled() -> None:
+    """pandera turns every validation into a no-op when this variable says so; refuse to bill
+    unvalidated data."""
+    value = os.environ.get("PANDERA_VALIDATION_ENABLED", "").strip().lower()
+    if value in ("0", "false", "no", "off"):
+        raise RuntimeError("PANDERA_VALIDATION_ENABLED is off: booking orders would not be "
+                           "validated. Unset it to run billing.")
+
+
+def extract(location: str) -> Extract:
+    path = str(location)
+    if path.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        raise SourceError(Path(path).name, "OpenOlat Excel exports are not supported yet; export "
+                          "or save the booking orders as CSV")
+    return csv_file.read(path)
+
+
+def validate(ex: Extract) -> tuple[pd.DataFrame, pd.DataFrame]:
+    parsed, parse_problems = parse_booking_orders(ex.frame)
+    valid, check_problems = validate_booking_orders(parsed)
+    return valid, concat([parse_problems, check_problems])
+
+
+def run_id(ex: Extract, config: Config, params: RunParameters) -> str:
+    h = hashlib.sha256()
+    for part in (ex.checksum, config.checksum, params.invoice_date.isoformat(),
+                 params.cutoff_date.isoformat(), params.language,
+                 str(params.exchange_rate_date), str(params.draft)):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()[:8].upper()
+
+
+@dataclass
+class Rendered:
+    path: Path
+    name: str
+    manifest: dict
+    tables: dict[str, pd.DataFrame]
+    cut_cells: list = field(default_factory=list)
+
+
+def parameters_table(params: RunParameters, config: Config, rid: str) -> dict[str, str]:
+    return {
+        "run": rid,
+        "invoice_date": params.invoice_date.isoformat(),
+        "cutoff_date": params.cutoff_date.isoformat(),
+        "exchange_rate_date": (params.exchange_rate_date or params.invoice_date).isoformat(),
+        "mode": "draft" if params.draft else "final",
+        "language": params.language,
+        "financial_company": config.settings.code,
+        "tax_rounding": config.settings.tax_rounding,
+        "tax_date_basis": config.settings.tax_date_basis,
+        "prices_include_tax": str(config.settings.prices_include_tax).lower(),
+        "config_sha256": config.checksum,
+    }
+
+
+def manifest(billing: Billing, tables, name: str, rid: str, params: RunParameters,
+             rows_read: int) -> dict:
+    inv = billing.invoices
+    totals = {}
+    for cur, g in inv.groupby("currency", sort=True):
+        e = currencies.exponent(cur)
+        totals[cur] = {m: _dec(int(g[m].sum()), e)
+                       for m in ("net_amount", "tax_amount", "cash_rounding_amount",
+                                 "invoice_amount")}
+        totals[cur]["invoices"] = int(len(g))
+    buckets = row_buckets(billing.problems)
+    return {
+        "run": rid,
+        "invoice_date": params.invoice_date.isoformat(),
+        "mode": "draft" if params.draft else "final",
+        "rows_read": rows_read,
+        "rows_billed": int(len(billing.lines[["source", "source_row"]].drop_duplicates())),
+        "rows_rejected": int((buckets["bucket"] == "rejected").sum()),
+        "rows_not_billable": int((buckets["bucket"] == "not_billable").sum()),
+        "rows_already_billed": int((buckets["bucket"] == "already_billed").sum()),
+        "invoices": int(len(inv)),
+        "lines": int(len(billing.lines)),
+        "totals": totals,
+    }
+
+
+def _dec(minor: int, exp: int) -> str:
+    return str(to_decimal(minor, exp))
+
+
+def render(billing: Billing, ex: Extract, config: Config, params: RunParameters, rid: str,
+           staging: Path, max_rows: int = EXCEL_MAX_ROWS,
+           max_text: int = EXCEL_MAX_TEXT) -> Rendered:
+    lang = params.language
+    tables = output_tables(billing, lang)
+    name = f"{config.settings.code}_{params.invoice_date.isoformat()}_{rid}.xlsx"
+    staging.mkdir(parents=True, exist_ok=True)
+    path = staging / f".{name}.{os.getpid()}.part"
+    recon = reconciliation(billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
+                           parameters_table(params, config, rid), lang)
+    tables["reconciliation"] = recon
+    # text cut at Excel's limit is only known while writing; a first pass counts the cells
+    cut = _count_cut(tables, max_text)
+    if cut:
+        billing = billing.note(("flags", "text_cut", None, str(cut)))
+        tables["reconciliation"] = reconciliation(
+            billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
+            parameters_table(params, config, rid), lang)
+    report = write_workbook(path, tables, SHEETS, lang, params.invoice_date,
+                            f"{config.settings.name} {params.invoice_date}", max_rows, max_text)
+    man = manifest(billing, tables, name, rid, params, ex.rows)
+    man["sheets"] = report.sheets
+    return Rendered(path, name, man, tables, report.cut_cells)
+
+
+def _count_cut(tables, max_text) -> int:
+    n = 0
+    for sheet in SHEETS:
+        frame = tables[sheet.id]
+        for c in sheet.cols:
+            if c.kind == "text" and len(frame):
+                n += int((frame[c.id].astype("str").str.len() > max_text).sum())
+    return n
+
+
+def deliver_rendered(rendered: Rendered, outbox: Path) -> Delivery:
+    return deliver(rendered.path, outbox, rendered.name, rendered.manifest)
+
+
+def context(config: Config, params: RunParameters, rid: str) -> Context:
+    return Context(config.settings, params, config.tables, rid)
+
+
+def default_params(invoice_date: dt.date | None, cutoff: dt.date | None, language: str | None,
+                   config: Config, draft: bool = True) -> RunParameters:
+    inv = invoice_date or dt.date.today()
+    return RunParameters(invoice_date=inv, cutoff_date=cutoff or inv,
+                         language=language or config.settings.language, draft=draft)

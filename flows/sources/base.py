@@ -1,0 +1,36 @@
+"""What every booking-order source provides, and how it fails.
+
+A source reads one place (a file, later a database) into a frame of *text* with the canonical
+column ids plus ``source`` and ``source_row``; parsing and validation are the same for all
+sources. A source that is unusable as a whole raises :class:`SourceError` with a message a
+user can act on; a bad row is never an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read (no such file, not a CSV, columns missing)."""
+
+    def __init__(self, source: str, message: str, row: int | None = None):
+        self.source, self.row, self.message = source, row, message
+        where = f"{source}:{row}" if row else source
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Extract:
+    frame: pd.DataFrame  # text cells, canonical ids, source, source_row
+    name: str  # what the user named (file name)
+    checksum: str  # sha256 of the bytes read
+    rows: int
+    ignored_columns: tuple[str, ...] = ()
+
+
+class Source(Protocol):
+    def __call__(self, location: str) -> Extract: ...

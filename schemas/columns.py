@@ -1,0 +1,62 @@
+"""Column declarations: one id, its German and English header, and how a cell is written.
+
+The workbook writer and the tests read headers from here; no other module spells a header.
+Amount columns hold integer minor units and name the column that carries their currency, so
+a cell gets the decimals of its own currency (DESIGN.md §6).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandera.pandas as pa
+
+TEXT = "text"
+DATE = "date"
+AMOUNT = "amount"  # int64 minor units; ``currency`` names the currency column
+INT = "int"
+PERCENT = "percent"  # int scaled by money.PERCENT_SCALE
+RATE = "rate"  # int scaled by money.RATE_SCALE
+
+_DTYPES = {TEXT: "str", DATE: "datetime64[ns]", AMOUNT: "int64", INT: "int64",
+           PERCENT: "int64", RATE: "int64"}
+
+
+@dataclass(frozen=True)
+class Col:
+    id: str
+    de: str
+    en: str
+    kind: str = TEXT
+    currency: str | None = None
+    nullable: bool = False
+
+    def header(self, language: str) -> str:
+        return self.de if language == "de" else self.en
+
+    def column(self) -> pa.Column:
+        dtype = _DTYPES[self.kind]
+        if self.nullable and self.kind in (AMOUNT, INT, PERCENT, RATE):
+            dtype = "Int64"
+        return pa.Column(dtype, nullable=self.nullable, coerce=False,
+                         metadata={"de": self.de, "en": self.en, "kind": self.kind,
+                                   "currency": self.currency})
+
+
+@dataclass(frozen=True)
+class Sheet:
+    id: str
+    de: str
+    en: str
+    cols: tuple[Col, ...]
+
+    def name(self, language: str) -> str:
+        return self.de if language == "de" else self.en
+
+    @property
+    def ids(self) -> list[str]:
+        return [c.id for c in self.cols]
+
+    def schema(self) -> pa.DataFrameSchema:
+        return pa.DataFrameSchema({c.id: c.column() for c in self.cols}, strict=True,
+                                  ordered=True, name=self.en)

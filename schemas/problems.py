@@ -1,0 +1,101 @@
+"""Why a row was not billed: stable reason ids, their bucket, and plain words in German and English.
+
+Problems are data (STYLE.md, beancount): every stage returns them as a frame with the Rejected
+sheet's columns plus the reason id, and the reconciliation counts rows per bucket.
+
+>>> Reason.NO_TAX_RULE.text("en", "")
+'no tax rule matches this booking (cost center, product, country)'
+>>> Reason.DUPLICATE_BOOKING.bucket
+'rejected'
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import pandas as pd
+
+REJECTED = "rejected"
+NOT_BILLABLE = "not_billable"
+ALREADY_BILLED = "already_billed"
+
+PROBLEM_COLUMNS = ["source", "source_row", "booking_number", "column", "reason", "detail", "value"]
+
+
+class Reason(Enum):
+    # value: (bucket, German, English); "{detail}" is filled with a language-neutral detail.
+    REQUIRED = (REJECTED, "Pflichtfeld ist leer", "required value is empty")
+    BAD_DATE = (REJECTED, "kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)",
+                "not a valid date (expected YYYY-MM-DD or DD.MM.YYYY)")
+    BAD_AMOUNT = (REJECTED, "kein gültiger Betrag (erwartet z. B. «CHF 1250.00»)",
+                  "not a valid amount (expected e.g. 'CHF 1250.00')")
+    TOO_MANY_DECIMALS = (REJECTED, "mehr Dezimalstellen als die Währung {detail} erlaubt",
+                         "more decimals than currency {detail} allows")
+    UNKNOWN_CURRENCY = (REJECTED, "unbekannte Währung (kein ISO-4217-Code)",
+                        "unknown currency (not an ISO 4217 code)")
+    NEGATIVE_AMOUNT = (REJECTED, "Betrag ist negativ", "amount is negative")
+    CURRENCY_MISMATCH = (REJECTED, "Stornogebühr in anderer Währung ({detail}) als der Preis",
+                         "cancellation fee in another currency ({detail}) than the price")
+    UNKNOWN_STATUS = (REJECTED, "unbekannter Buchungsstatus", "unknown booking status")
+    DUPLICATE_BOOKING = (REJECTED, "Buchungsnummer mehrfach vorhanden (Zeilen {detail})",
+                         "booking number appears more than once (rows {detail})")
+    END_BEFORE_BEGIN = (REJECTED, "Durchführung endet vor ihrem Beginn",
+                        "implementation ends before it begins")
+    UNKNOWN_COUNTRY = (REJECTED, "Land nicht erkannt", "country not recognised")
+    NO_TAX_RULE = (REJECTED, "keine Steuerregel passt zu dieser Buchung (Kostenstelle, Produkt, "
+                   "Land)", "no tax rule matches this booking (cost center, product, country)")
+    NO_TAX_RATE = (REJECTED, "kein Steuersatz für Steuercode {detail} am Steuerdatum",
+                   "no tax rate for tax code {detail} on the tax date")
+    NO_EXCHANGE_RATE = (REJECTED, "kein Wechselkurs {detail} am Wechselkursdatum",
+                        "no exchange rate {detail} on the exchange rate date")
+    UNKNOWN_PAYMENT_TERMS = (REJECTED, "unbekannte Zahlungsbedingung {detail}",
+                             "unknown payment terms {detail}")
+    INVALID = (REJECTED, "ungültiger Wert ({detail})", "invalid value ({detail})")
+    NOT_INVOICE_METHOD = (NOT_BILLABLE, "keine Zahlung per Rechnung", "not paid by invoice")
+    STATUS_NOT_BILLABLE = (NOT_BILLABLE, "Buchungsstatus wird nicht verrechnet",
+                           "booking status is not billed")
+    CANCELED_NO_FEE = (NOT_BILLABLE, "storniert ohne Stornogebühr",
+                       "cancelled without cancellation fee")
+    ZERO_AMOUNT = (NOT_BILLABLE, "Betrag ist null oder leer", "amount is zero or empty")
+    AFTER_CUTOFF = (NOT_BILLABLE, "Auftrag nach dem Stichtag", "ordered after the cutoff date")
+    ALREADY_BILLED = (ALREADY_BILLED, "bereits verrechnet", "already billed")
+
+    @property
+    def bucket(self) -> str:
+        return self.value[0]
+
+    def text(self, language: str, detail: str) -> str:
+        template = self.value[1] if language == "de" else self.value[2]
+        return template.replace("{detail}", detail or "")
+
+
+def problems(rows: pd.DataFrame | None = None, **const) -> pd.DataFrame:
+    """Build a problem frame from the given rows (carrying ``source``, ``source_row``,
+    ``booking_number``) and constant columns such as ``reason=Reason.X.name``."""
+    if rows is None or len(rows) == 0:
+        return empty_problems()
+    out = pd.DataFrame(index=rows.index)
+    for c in PROBLEM_COLUMNS:
+        if c in const:
+            out[c] = const[c]
+        elif c in rows:
+            out[c] = rows[c]
+        else:
+            out[c] = None
+    out["source_row"] = out["source_row"].astype("Int64")
+    for c in ("source", "booking_number", "column", "reason", "detail", "value"):
+        out[c] = out[c].astype("object").where(out[c].notna(), None)
+    return out.reset_index(drop=True)
+
+
+def empty_problems() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="object") for c in PROBLEM_COLUMNS})
+    frame["source_row"] = frame["source_row"].astype("Int64")
+    return frame
+
+
+def concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return empty_problems()
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,170 @@
+"""Company settings (DESIGN.md §4): one declarative table of name, default, example and parser.
+
+The table gives the defaults, the validation with the key's name in every message, and the
+README's configuration section. Decimals are written as quoted strings in TOML so that no
+binary float ever holds a rounding increment.
+
+>>> parse_settings({"code": "100", "name": "X", "home_currencies": ["CHF"]}).tax_rounding
+'invoice'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class SettingError(ValueError):
+    """A company setting is missing or not valid; the message names the key."""
+
+
+def _text(key, v):
+    if not isinstance(v, str) or not v.strip():
+        raise SettingError(f"{key}: expected a text, got {v!r}")
+    return v.strip()
+
+
+def _bool(key, v):
+    if not isinstance(v, bool):
+        raise SettingError(f"{key}: expected true or false, got {v!r}")
+    return v
+
+
+def _int_range(lo, hi):
+    def parse(key, v):
+        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+            raise SettingError(f"{key}: expected a whole number from {lo} to {hi}, got {v!r}")
+        return v
+    return parse
+
+
+def _choice(*options):
+    def parse(key, v):
+        if v not in options:
+            raise SettingError(f"{key}: expected one of {', '.join(options)}, got {v!r}")
+        return v
+    return parse
+
+
+def _currency_list(key, v):
+    if (not isinstance(v, list) or not 1 <= len(v) <= 3
+            or not all(isinstance(c, str) and re.fullmatch(r"[A-Z]{3}", c) for c in v)):
+        raise SettingError(f"{key}: expected 1 to 3 ISO currency codes like [\"CHF\", \"EUR\"], "
+                           f"got {v!r}")
+    if len(set(v)) != len(v):
+        raise SettingError(f"{key}: a currency is listed twice: {v!r}")
+    return tuple(v)
+
+
+def _status_list(key, v):
+    allowed = ("NEW", "PREPAYMENT", "PAYED")
+    if not isinstance(v, list) or not all(s in allowed for s in v):
+        raise SettingError(f"{key}: expected a list of {', '.join(allowed)}, got {v!r}")
+    return tuple(v)
+
+
+def _increments(key, v):
+    if not isinstance(v, dict):
+        raise SettingError(f"{key}: expected a table like {{ CHF = \"0.05\" }}, got {v!r}")
+    out = {}
+    for cur, inc in v.items():
+        if not isinstance(inc, str) or not re.fullmatch(r"\d+(\.\d+)?", inc.strip()):
+            raise SettingError(f"{key}.{cur}: expected a decimal in quotes like \"0.05\", "
+                               f"got {inc!r}")
+        out[cur] = inc.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    example: str
+    parse: Callable[[str, Any], Any]
+    help: str
+
+
+REQUIRED = object()
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("code", REQUIRED, '"100"', _text, "financial company code in the ERP"),
+    Setting("name", REQUIRED, '"Bildungszentrum AG"', _text, "company name"),
+    Setting("country", "CH", '"CH"', _text, "company country (ISO alpha-2)"),
+    Setting("language", "de", '"de"', _choice("de", "en"), "workbook language"),
+    Setting("home_currencies", REQUIRED, '["CHF", "EUR"]', _currency_list,
+            "1 to 3 home currencies, the first is the local one"),
+    Setting("invoice_number_prefix", "RE", '"RE"', _text, "prefix of invoice numbers"),
+    Setting("fiscal_year_start_month", 1, "1", _int_range(1, 12),
+            "month the fiscal year starts in"),
+    Setting("tax_period", "quarter", '"quarter"', _choice("month", "quarter", "half_year"),
+            "length of a tax (VAT) period"),
+    Setting("tax_date_basis", "service_date", '"service_date"',
+            _choice("service_date", "order_date", "invoice_date"),
+            "which date decides the tax rate; a missing date falls back to the invoice date"),
+    Setting("default_payment_terms", "N30", '"N30"', _text,
+            "payment terms code for customers without their own"),
+    Setting("default_exchange_rate_type", "ECB", '"ECB"', _text,
+            "exchange rate type for customers without their own"),
+    Setting("combine", True, "true", _bool,
+            "combine a customer's bookings into one invoice (else one invoice per booking)"),
+    Setting("tax_rounding", "invoice", '"invoice"', _choice("invoice", "line"),
+            "round tax once per invoice and tax code, or per line"),
+    Setting("prices_include_tax", False, "false", _bool,
+            "OpenOlat prices are gross (tax included) instead of net"),
+    Setting("billable_statuses", ("NEW", "PREPAYMENT", "PAYED"), '["NEW", "PREPAYMENT", "PAYED"]',
+            _status_list, "booking statuses that bill the price"),
+    Setting("max_rate_age_days", 10, "10", _int_range(0, 3660),
+            "an exchange rate older than this on its date is flagged"),
+    Setting("cash_rounding", {}, '{ CHF = "0.05" }', _increments,
+            "rounding increment of the invoice amount per currency (none: off)"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    code: str
+    name: str
+    home_currencies: tuple[str, ...]
+    country: str = "CH"
+    language: str = "de"
+    invoice_number_prefix: str = "RE"
+    fiscal_year_start_month: int = 1
+    tax_period: str = "quarter"
+    tax_date_basis: str = "service_date"
+    default_payment_terms: str = "N30"
+    default_exchange_rate_type: str = "ECB"
+    combine: bool = True
+    tax_rounding: str = "invoice"
+    prices_include_tax: bool = False
+    billable_statuses: tuple[str, ...] = ("NEW", "PREPAYMENT", "PAYED")
+    max_rate_age_days: int = 10
+    cash_rounding: dict = field(default_factory=dict)
+
+
+def parse_settings(table: dict) -> Settings:
+    """Settings from the ``[company]`` table; unknown keys are errors (a typo is not ignored)."""
+    known = {s.name for s in SETTINGS}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise SettingError(f"{unknown[0]}: unknown setting (known: {', '.join(sorted(known))})")
+    values = {}
+    for s in SETTINGS:
+        if s.name in table:
+            values[s.name] = s.parse(s.name, table[s.name])
+        elif s.default is REQUIRED:
+            raise SettingError(f"{s.name}: required setting is missing (example: "
+                               f"{s.name} = {s.example})")
+    return Settings(**values)
+
+
+@dataclass(frozen=True)
+class RunParameters:
+    """What one run is asked to do; part of the run id, so the same parameters give the same
+    workbook."""
+    invoice_date: dt.date
+    cutoff_date: dt.date
+    language: str = "de"
+    exchange_rate_date: dt.date | None = None
+    draft: bool = True

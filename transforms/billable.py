@@ -1,0 +1,65 @@
+"""Which booking orders bill what (DESIGN.md §5 "Billable").
+
+Invoice-method orders in a billable status bill their price; a cancelled order bills its
+cancellation fee when there is one; everything else is reported as not billable with the reason.
+
+>>> import pandas as pd
+>>> from schemas.settings import Settings, RunParameters
+>>> orders = pd.DataFrame({"booking_number": ["1", "2", "3"], "payment_method": ["Rechnung"] * 3,
+...     "booking_status": ["PAYED", "CANCELED", "CANCELED"], "order_date": pd.to_datetime(["2026-01-05"] * 3),
+...     "price": pd.array([1000, 1000, 1000], dtype="Int64"), "price_currency": ["CHF"] * 3,
+...     "cancellation_fee": pd.array([None, 200, None], dtype="Int64"),
+...     "cancellation_fee_currency": [None, "CHF", None], "source": ["s"] * 3, "source_row": [2, 3, 4]})
+>>> ctx = Context(Settings("100", "X", ("CHF",)), RunParameters(pd.Timestamp("2026-01-31").date(),
+...     pd.Timestamp("2026-01-31").date()), {})
+>>> b = classify(Billing(orders), ctx)
+>>> b.lines[["booking_number", "charge_type", "amount"]].values.tolist()
+[['1', 'price', 1000], ['2', 'fee', 200]]
+>>> b.problems["reason"].tolist()
+['CANCELED_NO_FEE']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from schemas.booking_order import INVOICE_METHODS
+from schemas.problems import Reason
+
+from .billing import Billing, Context
+
+
+def classify(b: Billing, ctx: Context) -> Billing:
+    lines = b.lines
+    s = ctx.settings
+    method = lines["payment_method"].astype("str").str.strip().str.lower()
+    invoice = method.isna() | method.isin(INVOICE_METHODS)
+    b = b.reject(~invoice, Reason.NOT_INVOICE_METHOD.name, "payment_method",
+                 value=lines["payment_method"])
+    lines = b.lines
+    cutoff = pd.Timestamp(ctx.params.cutoff_date)
+    b = b.reject(lines["order_date"] > cutoff, Reason.AFTER_CUTOFF.name, "order_date",
+                 value=lines["order_date"].dt.strftime("%Y-%m-%d"))
+    lines = b.lines
+    status = lines["booking_status"]
+    bills_price = status.isin(s.billable_statuses)
+    canceled = status == "CANCELED"
+    fee = lines["cancellation_fee"].fillna(0)
+    b = b.reject(canceled & (fee <= 0), Reason.CANCELED_NO_FEE.name, "cancellation_fee")
+    lines = b.lines
+    status = lines["booking_status"]
+    bills_price = status.isin(s.billable_statuses)
+    canceled = status == "CANCELED"
+    b = b.reject(~bills_price & ~canceled, Reason.STATUS_NOT_BILLABLE.name, "booking_status",
+                 value=status)
+    lines = b.lines
+    canceled = (lines["booking_status"] == "CANCELED").to_numpy()
+    amount = np.where(canceled, lines["cancellation_fee"].fillna(0),
+                      lines["price"].fillna(0)).astype(np.int64)
+    currency = np.where(canceled, lines["cancellation_fee_currency"], lines["price_currency"])
+    lines = lines.assign(charge_type=np.where(canceled, "fee", "price"), amount=amount,
+                         currency=pd.Series(currency, index=lines.index, dtype="str"))
+    b = Billing(lines, b.problems, notes=b.notes)
+    column = pd.Series(np.where(canceled, "cancellation_fee", "price"), index=lines.index)
+    return b.reject(lines["amount"] <= 0, Reason.ZERO_AMOUNT.name, column)

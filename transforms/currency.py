@@ -1,0 +1,72 @@
+"""Amounts in the home currencies (DESIGN.md §5 "Currency").
+
+home amount = round_h(amount / factor × rate); net, tax and invoice amount are converted on
+their own, and the rounding difference home(invoice) − home(net) − home(tax) is shown as the
+ERP's "Betrag Rundungsdifferenz". Line and tax-summary home amounts are allocated from the
+invoice's so they add up to it exactly.
+
+>>> import numpy as np
+>>> to_home(np.array([100000]), np.array([2]), np.array([936500]), np.array([1]), np.array([2])).tolist()
+[93650]
+>>> to_home(np.array([1500000]), np.array([0]), np.array([568300]), np.array([100]), np.array([2])).tolist()
+[852450]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import currencies, money
+from .billing import Billing, Context
+
+
+def to_home(amount, exp_from, rate, factor, exp_to) -> np.ndarray:
+    """Minor units of one currency into minor units of another: amount / factor × rate."""
+    amount = np.asarray(amount, np.int64)
+    num = np.asarray(rate, np.int64) * (10 ** np.asarray(exp_to, np.int64))
+    den = (10 ** np.asarray(exp_from, np.int64)) * money.RATE_SCALE * np.asarray(factor, np.int64)
+    return money.mul_div_round(amount, num, den)
+
+
+def convert(b: Billing, ctx: Context) -> Billing:
+    inv = b.invoices.copy()
+    lines = b.lines.copy()
+    taxes = b.taxes.copy()
+    e_from = currencies.exponents(inv["currency"])
+    homes = ctx.settings.home_currencies
+    line_pos = lines["invoice_key"].map(pd.Series(np.arange(len(inv)), index=inv["invoice_key"]))
+    tax_pos = taxes["invoice_key"].map(pd.Series(np.arange(len(inv)), index=inv["invoice_key"]))
+    for k in (1, 2, 3):
+        names = [f"{m}_hc_{k}" for m in ("net_amount", "tax_amount", "invoice_amount",
+                                         "rounding_difference")]
+        if k > len(homes) or not len(inv):
+            for n in names:
+                inv[n] = pd.array([None] * len(inv), dtype="Int64")
+            lines[f"net_amount_hc_{k}"] = pd.array([None] * len(lines), dtype="Int64")
+            lines[f"home_currency_{k}"] = None
+            for n in (f"tax_base_hc_{k}", f"tax_amount_hc_{k}"):
+                taxes[n] = pd.array([None] * len(taxes), dtype="Int64")
+            taxes[f"home_currency_{k}"] = None
+            continue
+        h = homes[k - 1]
+        e_to = currencies.exponent(h)
+        rate = inv[f"exchange_rate_{k}"].to_numpy(np.int64)
+        factor = inv[f"rate_factor_{k}"].to_numpy(np.int64)
+        conv = {m: to_home(inv[m].to_numpy(np.int64), e_from, rate, factor, e_to)
+                for m in ("net_amount", "tax_amount", "invoice_amount")}
+        inv[names[0]], inv[names[1]], inv[names[2]] = (conv["net_amount"], conv["tax_amount"],
+                                                       conv["invoice_amount"])
+        inv[names[3]] = conv["invoice_amount"] - conv["net_amount"] - conv["tax_amount"]
+        lines[f"net_amount_hc_{k}"] = money.allocate(
+            conv["net_amount"][line_pos.to_numpy()], lines["net_amount"].to_numpy(np.int64),
+            lines["invoice_key"].to_numpy())
+        lines[f"home_currency_{k}"] = h
+        taxes[f"home_currency_{k}"] = h
+        taxes[f"tax_base_hc_{k}"] = money.allocate(
+            conv["net_amount"][tax_pos.to_numpy()], taxes["tax_base"].to_numpy(np.int64),
+            taxes["invoice_key"].to_numpy())
+        taxes[f"tax_amount_hc_{k}"] = money.allocate(
+            conv["tax_amount"][tax_pos.to_numpy()], taxes["tax_amount"].to_numpy(np.int64),
+            taxes["invoice_key"].to_numpy())
+    return Billing(lines, b.problems, inv, taxes, b.notes)

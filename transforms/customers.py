@@ -1,0 +1,36 @@
+"""Invoice-to party and its terms (DESIGN.md §4 customers.csv).
+
+A billing address listed in customers.csv bills its business partner with that partner's
+payment terms, rate type and combine flag; any other address is its own invoice-to party
+with the company defaults.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .billing import Billing, Context
+
+
+def attach_customers(b: Billing, ctx: Context) -> Billing:
+    s = ctx.settings
+    cust = ctx.tables.get("customers")
+    lines = b.lines
+    if cust is None or not len(cust):
+        cust = pd.DataFrame(columns=["billing_address_id", "business_partner", "payment_terms",
+                                     "exchange_rate_type", "combine", "language"])
+    cust = cust.rename(columns={"payment_terms": "_terms", "exchange_rate_type": "_rate_type",
+                                "combine": "_combine", "language": "customer_language"})
+    merged = lines.merge(cust[["billing_address_id", "business_partner", "_terms", "_rate_type",
+                               "_combine", "customer_language"]],
+                         on="billing_address_id", how="left", validate="many_to_one")
+    merged.index = lines.index
+    out = lines.assign(
+        invoice_to_bp=merged["business_partner"].fillna(lines["billing_address_id"]).astype("str"),
+        payment_terms=merged["_terms"].fillna(s.default_payment_terms).astype("str"),
+        exchange_rate_type=merged["_rate_type"].fillna(s.default_exchange_rate_type).astype("str"),
+        combine=merged["_combine"].astype("object").where(merged["_combine"].notna(), s.combine)
+        .astype(bool),
+        customer_language=merged["customer_language"],
+    )
+    return Billing(out, b.problems, notes=b.notes)

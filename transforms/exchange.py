@@ -1,0 +1,82 @@
+"""Exchange rates into the home currencies (DESIGN.md §4 exchange_rates.csv, §5 "Currency").
+
+The rate valid on a date is the latest with ``valid_from`` on or before it. A missing rate is
+an error for the invoices that need it, never a silent 1; a rate older than
+``max_rate_age_days`` is used but reported, so stale reference data is seen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from schemas.problems import Reason
+
+from . import money
+from .billing import Billing, Context
+
+
+def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
+    """``wanted`` has rate_type, from_currency, to_currency, date; adds rate, factor and
+    valid_from (missing where no rate is valid). Same currency is rate 1, factor 1."""
+    wanted = wanted.reset_index(drop=True).assign(
+        _pos=lambda f: np.arange(len(f)), date=lambda f: f["date"].astype("datetime64[ns]"))
+    probe = wanted.sort_values("date")
+    rates = rates.assign(valid_from=rates["valid_from"].astype("datetime64[ns]"))
+    found = pd.merge_asof(probe, rates.sort_values("valid_from")[
+        ["rate_type", "from_currency", "to_currency", "valid_from", "rate", "factor"]],
+        left_on="date", right_on="valid_from", by=["rate_type", "from_currency", "to_currency"],
+        direction="backward").sort_values("_pos").reset_index(drop=True)
+    same = (found["from_currency"] == found["to_currency"]).to_numpy()
+    found["rate"] = found["rate"].astype("Int64").where(~same, money.RATE_SCALE)
+    found["factor"] = found["factor"].astype("Int64").where(~same, 1)
+    found["valid_from"] = found["valid_from"].where(~same, found["date"])
+    return found.drop(columns="_pos")
+
+
+def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
+    inv = b.invoices
+    rates = ctx.tables["exchange_rates"]
+    homes = ctx.settings.home_currencies
+    missing = pd.Series(False, index=inv.index)
+    why = pd.Series("", index=inv.index, dtype="object")
+    stale_notes = []
+    out = inv.copy()
+    for k in (1, 2, 3):
+        if k > len(homes):
+            out[f"home_currency_{k}"] = None
+            out[f"exchange_rate_{k}"] = pd.array([None] * len(out), dtype="Int64")
+            out[f"rate_factor_{k}"] = pd.array([None] * len(out), dtype="Int64")
+            continue
+        h = homes[k - 1]
+        found = lookup_rates(pd.DataFrame({
+            "rate_type": inv["exchange_rate_type"].to_numpy(),
+            "from_currency": inv["currency"].to_numpy(), "to_currency": h,
+            "date": inv["exchange_rate_date"].to_numpy()}), rates)
+        found.index = inv.index
+        miss = found["rate"].isna()
+        why[miss & ~missing] = (inv["currency"] + "→" + h + " (" + inv["exchange_rate_type"]
+                                + ")")[miss & ~missing]
+        missing |= miss
+        age = (found["date"] - found["valid_from"]).dt.days
+        stale = (age > ctx.settings.max_rate_age_days) & ~miss
+        for row in found.loc[stale, ["from_currency", "to_currency", "rate_type", "valid_from"]] \
+                .drop_duplicates().itertuples(index=False):
+            stale_notes.append(("flags", "stale_exchange_rate", row.from_currency,
+                                f"{row.from_currency}→{row.to_currency} {row.rate_type} "
+                                f"{row.valid_from:%Y-%m-%d}"))
+        out[f"home_currency_{k}"] = h
+        out[f"exchange_rate_{k}"] = found["rate"].astype("Int64")
+        out[f"rate_factor_{k}"] = found["factor"].astype("Int64")
+    bad_keys = inv.loc[missing, "invoice_key"]
+    detail = b.lines["invoice_key"].map(dict(zip(inv["invoice_key"], why)))
+    b = b.reject(b.lines["invoice_key"].isin(bad_keys), Reason.NO_EXCHANGE_RATE.name,
+                 "price", detail=detail,
+                 value=pd.Series(pd.Timestamp(ctx.params.exchange_rate_date
+                                              or ctx.params.invoice_date).strftime("%Y-%m-%d"),
+                                 index=b.lines.index))
+    out = out.loc[~missing].reset_index(drop=True)
+    taxes = b.taxes
+    if taxes is not None:
+        taxes = taxes[~taxes["invoice_key"].isin(bad_keys)].reset_index(drop=True)
+    return Billing(b.lines, b.problems, out, taxes, b.notes + tuple(stale_notes))

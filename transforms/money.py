@@ -1,0 +1,160 @@
+"""Exact money: integer minor units, commercial rounding, largest-remainder allocation.
+
+Every amount in billing-export is an integer count of the currency's minor unit (DESIGN.md §5);
+rates and percentages are integers with a fixed scale. The only division happens in
+:func:`mul_div_round`, which rounds half away from zero exactly as Python's ``decimal`` with
+``ROUND_HALF_UP`` does, so no binary float ever touches an amount.
+
+>>> import numpy as np
+>>> mul_div_round(np.array([2675, -2675]), np.array([1, 1]), np.array([10, 10])).tolist()
+[268, -268]
+>>> to_minor(["1250.00", "0.5", "7"], [2, 2, 0])[0].tolist()
+[125000, 50, 7]
+>>> format_minor(np.array([125005, -5, 7]), np.array([2, 2, 0])).tolist()
+['1250.05', '-0.05', '7']
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+#: Percentages (tax rates, discounts) are stored as integers in units of 1/10,000 percent.
+PERCENT_SCALE = 10_000
+#: Exchange rates are stored as integers in units of 1/1,000,000.
+RATE_SCALE = 1_000_000
+
+_INT64_SAFE = 2**62
+
+
+def _as_int_array(values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype == object:
+        return arr
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"money arithmetic needs integers, got {arr.dtype}")
+    return arr.astype(np.int64, copy=False)
+
+
+def _max_abs(arr: np.ndarray) -> int:
+    if arr.size == 0:
+        return 0
+    return int(max(abs(int(arr.max())), abs(int(arr.min()))))
+
+
+def mul_div_round(a, b, d) -> np.ndarray:
+    """Round ``a * b / d`` half away from zero, element-wise and exactly.
+
+    ``d`` must be positive. Products that could leave int64 are computed with Python integers
+    (an object array), so a large amount in a currency such as JPY or IDR never wraps around.
+    """
+    a, b, d = (_as_int_array(x) for x in (a, b, d))
+    a, b, d = np.broadcast_arrays(a, b, d)
+    if d.size and int(d.min()) <= 0:
+        raise ValueError("divisor must be positive")
+    fits = _max_abs(a) * _max_abs(b) * 2 + _max_abs(d) < _INT64_SAFE
+    if not fits:
+        a, b, d = (x.astype(object) for x in (a, b, d))
+    n = a * b
+    mag = np.abs(n)
+    q, r = mag // d, mag % d
+    q = q + (2 * r >= d)
+    out = np.where(n < 0, -q, q)
+    if not fits:
+        if out.size and _max_abs(out) >= 2**63:
+            raise OverflowError("amount too large for 64-bit minor units")
+        out = out.astype(np.int64)
+    return out.astype(np.int64, copy=False)
+
+
+def round_to_increment(amount, increment) -> np.ndarray:
+    """Round minor-unit amounts to a multiple of ``increment`` (cash rounding, e.g. 5 Rappen)."""
+    amount = _as_int_array(amount)
+    increment = _as_int_array(increment)
+    return mul_div_round(amount, 1, increment) * increment
+
+
+def allocate(total, weights, groups) -> np.ndarray:
+    """Split each group's ``total`` over its rows in proportion to ``weights``, exactly.
+
+    Largest-remainder method: every row gets the truncated share, and the units left over go
+    to the rows with the largest remainders (ties: the earlier row). The parts of a group add up
+    to its total to the unit, which is what lets line amounts reconcile with the invoice.
+    ``total`` is given per row (the same value on every row of a group). A group whose
+    weights sum to zero is split evenly by the same rule.
+    """
+    total = _as_int_array(total)
+    weights = _as_int_array(weights)
+    groups = pd.Series(np.asarray(groups)).reset_index(drop=True)
+    n = len(weights)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    w_sum = pd.Series(weights).groupby(groups.values, sort=False).transform("sum").to_numpy()
+    count = groups.groupby(groups.values, sort=False).transform("size").to_numpy()
+    even = w_sum == 0
+    w = np.where(even, 1, np.abs(weights))
+    denom = np.where(even, count, np.abs(w_sum))
+    sign = np.where(total < 0, -1, 1)
+    mag = np.abs(total)
+    fits = _max_abs(mag) * _max_abs(w) * 2 < _INT64_SAFE
+    if fits:
+        num = mag * w
+    else:
+        num = mag.astype(object) * w.astype(object)
+    base, rem = num // denom, num % denom
+    base = base.astype(np.int64)
+    if not fits:
+        # remainders below denom fit int64; keep ordering exact
+        rem = rem.astype(np.int64)
+    short = mag - pd.Series(base).groupby(groups.values, sort=False).transform("sum").to_numpy()
+    frame = pd.DataFrame({"g": groups.values, "rem": rem, "pos": np.arange(n)})
+    order = frame.sort_values(["g", "rem", "pos"], ascending=[True, False, True], kind="stable")
+    rank = order.groupby("g", sort=False).cumcount().reindex(frame.index).to_numpy()
+    extra = (rank < short).astype(np.int64)
+    return (sign * (base + extra)).astype(np.int64)
+
+
+def to_minor(texts, exponents) -> tuple[np.ndarray, np.ndarray]:
+    """Parse plain decimal texts (``-1250.5``) into minor units of the given exponents.
+
+    Returns ``(minor, ok)``. A text that is not a plain decimal, or that has more non-zero
+    decimals than the currency allows, is not ok: it is never rounded silently.
+    """
+    s = pd.Series(list(texts), dtype="str").str.strip()
+    exps = np.asarray(exponents, dtype=np.int64)
+    parts = s.str.extract(r"^(?P<sign>-?)(?P<int>\d{1,15})(?:\.(?P<frac>\d*))?$")
+    ok = parts["int"].notna().to_numpy()
+    frac = parts["frac"].fillna("").str.rstrip("0")
+    frac_len = frac.str.len().to_numpy().astype(np.int64)
+    ok = ok & (frac_len <= exps)
+    int_val = pd.to_numeric(parts["int"].where(ok, "0"), errors="coerce").to_numpy().astype(np.int64)
+    frac_val = pd.to_numeric(frac.where(ok & (frac_len > 0), "0"), errors="coerce").to_numpy()
+    frac_val = frac_val.astype(np.int64)
+    shift = np.where(ok, exps - frac_len, 0)
+    minor = int_val * 10**exps + frac_val * 10**shift
+    minor = np.where(ok, minor, 0)
+    minor = np.where(parts["sign"].fillna("").to_numpy() == "-", -minor, minor)
+    return minor.astype(np.int64), ok
+
+
+def format_minor(minor, exponents) -> np.ndarray:
+    """Minor units back to plain decimal text, e.g. for manifests and checks."""
+    minor = _as_int_array(minor).astype(np.int64)
+    exps = np.asarray(exponents, dtype=np.int64)
+    out = []
+    for m, e in zip(minor.tolist(), exps.tolist()):
+        out.append(str(Decimal(m).scaleb(-e)) if e else str(m))
+    return np.array(out, dtype=object)
+
+
+def to_decimal(minor: int, exponent: int) -> Decimal:
+    """One minor-unit amount as an exact Decimal (for writing a single cell)."""
+    return Decimal(int(minor)).scaleb(-int(exponent))
+
+
+def parse_scaled(texts, scale_digits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Parse decimal texts into integers scaled by ``10**scale_digits`` (rates, percentages)."""
+    n = len(texts)
+    return to_minor(texts, np.full(n, scale_digits, dtype=np.int64))

@@ -1,0 +1,43 @@
+"""Provisional invoice numbers and the final shape of the three output tables.
+
+A draft's numbers are provisional (DESIGN.md §5): deterministic within the run, in the order
+of the composition key, so the same input gives the same numbers. Final gapless numbers come
+from the state store, which assigns them in the transaction that records the delivery.
+
+>>> provisional_numbers(3, "R1A2B3C4").tolist()
+['P-R1A2B3C4-00001', 'P-R1A2B3C4-00002', 'P-R1A2B3C4-00003']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .billing import Billing, Context
+
+DRAFT_STATUS = "ready_to_print"
+INVOICE = "invoice"
+
+
+def provisional_numbers(count: int, run_id: str) -> np.ndarray:
+    seq = pd.Series(np.arange(1, count + 1)).astype("str").str.zfill(5)
+    return ("P-" + run_id + "-" + seq).to_numpy(dtype=object)
+
+
+def number_invoices(b: Billing, ctx: Context) -> Billing:
+    inv = b.invoices.sort_values("invoice_key", kind="stable").reset_index(drop=True)
+    inv["invoice_number"] = provisional_numbers(len(inv), ctx.run_id)
+    inv["invoice_status"] = DRAFT_STATUS
+    inv["document_type"] = INVOICE
+    inv["linked_invoice_number"] = None
+    inv["invoice_run"] = ctx.run_id
+    inv["payment_reference"] = None
+    number = dict(zip(inv["invoice_key"], inv["invoice_number"]))
+    lines = b.lines.assign(invoice_number=b.lines["invoice_key"].map(number))
+    lines = lines.sort_values(["invoice_number", "line_number"], kind="stable").reset_index(drop=True)
+    lines["orderer_name"] = (lines["orderer_first_name"].fillna("") + " "
+                             + lines["orderer_last_name"].fillna("")).str.strip().replace("", None)
+    taxes = b.taxes.assign(invoice_number=b.taxes["invoice_key"].map(number))
+    taxes = taxes.sort_values(["invoice_number", "tax_code", "tax_rate"], kind="stable") \
+        .reset_index(drop=True)
+    return Billing(lines, b.problems, inv, taxes, b.notes)

@@ -1,0 +1,155 @@
+"""Parse the text of a booking-order export into typed values, reporting every bad cell.
+
+Parsing comes before validation (STYLE.md, pandera traps): a value that cannot be read is a
+problem record naming its row, column and text, and never hides the other bad cells of its
+column. Money text such as ``CHF\u00a01250.00`` becomes integer minor units without rounding.
+
+>>> raw = pd.DataFrame({"booking_number": ["7"], "booking_status": ["Bezahlt"],
+...     "order_date": ["2026-05-12 00:00:00.0"], "price": ["CHF\u00a01250.00"],
+...     "billing_address_id": ["BA-1"], "source": ["x.csv"], "source_row": [2]})
+>>> frame, probs = parse_booking_orders(raw)
+>>> frame.loc[0, "price"], frame.loc[0, "price_currency"], frame.loc[0, "booking_status"]
+(np.int64(125000), 'CHF', 'PAYED')
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from schemas import booking_order as bo
+from schemas.problems import Reason, concat, problems
+
+from . import currencies, money
+from .country import normalise
+
+_MONEY_RE = r"^\s*(?P<cur>[A-Za-z]{3})?[\s\u00a0\u202f]*(?P<num>-?[0-9][0-9.,']*)\s*(?P<cur2>[A-Za-z]{3})?\s*$"
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    t = s.astype("str").str.strip()
+    return s.isna() | (t == "") | (t.str.lower() == "null")
+
+
+def _clean_text(s: pd.Series) -> pd.Series:
+    t = s.astype("str").str.strip()
+    return t.where(~_blank(s), None).astype("str")
+
+
+def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Dates from ISO text (with or without time, as older exports write), ``DD.MM.YYYY`` or
+    real date values; returns ``(dates, bad)``. Blank and ``null`` are missing, not bad."""
+    blank = _blank(s)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return s.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=s.index)
+    text = s.astype("str").str.strip()
+    iso = pd.to_datetime(text.str.slice(0, 10).where(text.str.match(
+        r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"), None),
+        format="%Y-%m-%d", errors="coerce")
+    de = pd.to_datetime(text.where(text.str.match(r"^\d{1,2}\.\d{1,2}\.\d{4}$"), None),
+                        format="%d.%m.%Y", errors="coerce")
+    dates = iso.fillna(de).astype("datetime64[ns]")
+    bad = dates.isna() & ~blank
+    return dates.where(~blank), bad
+
+
+def parse_money(s: pd.Series) -> pd.DataFrame:
+    """Amount texts like ``CHF 1250.00`` into minor units and currency, with a reason per bad
+    cell (``reason`` column, None when fine). Blank cells are missing, not bad."""
+    blank = _blank(s)
+    parts = s.astype("str").str.extract(_MONEY_RE)
+    cur = parts["cur"].fillna(parts["cur2"]).str.upper()
+    num = parts["num"]
+    plain = num.str.match(r"^-?\d+(\.\d+)?$").fillna(False).astype(bool)
+    known = currencies.is_known(cur)
+    exps = currencies.exponents(cur.fillna(""))
+    minor, ok = money.to_minor(num.where(plain, "").fillna(""), np.maximum(exps, 0))
+    reason = pd.Series(None, index=s.index, dtype="object")
+    reason[~ok & plain.to_numpy() & known.to_numpy()] = Reason.TOO_MANY_DECIMALS.name
+    reason[~known & cur.notna()] = Reason.UNKNOWN_CURRENCY.name
+    reason[parts["num"].isna() | ~plain | cur.isna()] = Reason.BAD_AMOUNT.name
+    reason[blank] = None
+    good = reason.isna() & ~blank
+    return pd.DataFrame({
+        "minor": pd.Series(minor, index=s.index, dtype="Int64").where(good),
+        "currency": cur.where(good, None).astype("str"),
+        "reason": reason,
+        "detail": cur.where(reason == Reason.TOO_MANY_DECIMALS.name, None),
+    }, index=s.index)
+
+
+def _cell_problems(raw: pd.DataFrame, mask: pd.Series, column: str, reason, detail=None):
+    mask = pd.Series(np.asarray(mask, dtype=bool), index=raw.index)
+    raw["_bad"] = raw["_bad"] | mask
+    rows = raw.loc[mask]
+    out = problems(rows, column=column, reason=reason if isinstance(reason, str) else None,
+                   value=raw.loc[mask, column].astype("object"))
+    if not isinstance(reason, str):
+        out["reason"] = reason[mask].to_numpy()
+    if detail is not None:
+        out["detail"] = detail[mask].to_numpy()
+    return out
+
+
+def parse_booking_orders(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw text frame with canonical column ids → (typed frame of good rows, problems)."""
+    raw = raw.reset_index(drop=True).copy()
+    for c in (*bo.TEXT_FIELDS, *bo.DATE_FIELDS, *bo.MONEY_FIELDS, "booking_number",
+              "booking_status", "payment_method", "billing_address_id"):
+        if c not in raw:
+            raw[c] = None
+    raw["booking_number"] = _clean_text(raw["booking_number"])
+    raw["_bad"] = False
+    out = pd.DataFrame(index=raw.index)
+    found = []
+
+    for c in ("booking_number", "billing_address_id"):
+        missing = _blank(raw[c])
+        found.append(_cell_problems(raw, missing, c, Reason.REQUIRED.name))
+        out[c] = _clean_text(raw[c])
+
+    for c in bo.DATE_FIELDS:
+        dates, bad = parse_dates(raw[c])
+        found.append(_cell_problems(raw, bad, c, Reason.BAD_DATE.name))
+        out[c] = dates
+    found.append(_cell_problems(raw, _blank(raw["order_date"]), "order_date",
+                                Reason.REQUIRED.name))
+
+    for c in bo.MONEY_FIELDS:
+        parsed = parse_money(raw[c])
+        found.append(_cell_problems(raw, parsed["reason"].notna(), c, parsed["reason"],
+                                    parsed["detail"]))
+        out[c] = parsed["minor"]
+        out[f"{c}_currency"] = parsed["currency"]
+
+    status_text = raw["booking_status"].astype("str").str.strip()
+    status = status_text.map(bo.STATUS_LABELS)
+    status_reason = pd.Series(np.where(_blank(raw["booking_status"]), Reason.REQUIRED.name,
+                                       Reason.UNKNOWN_STATUS.name), index=raw.index)
+    found.append(_cell_problems(raw, status.isna(), "booking_status", status_reason))
+    out["booking_status"] = status.astype("str")
+    out["payment_method"] = _clean_text(raw["payment_method"])
+
+    for c in bo.TEXT_FIELDS:
+        out[c] = _clean_text(raw[c])
+    out["country_code"] = normalise(out["country"]).astype("str")
+    unknown_country = out["country"].notna() & out["country_code"].isna()
+    found.append(_cell_problems(raw, unknown_country, "country", Reason.UNKNOWN_COUNTRY.name))
+
+    fee_cur = out["cancellation_fee_currency"]
+    mismatch = fee_cur.notna() & out["price_currency"].notna() & (fee_cur != out["price_currency"])
+    found.append(_cell_problems(raw, mismatch, "cancellation_fee", Reason.CURRENCY_MISMATCH.name,
+                                fee_cur))
+
+    dup = out["booking_number"].notna() & out["booking_number"].duplicated(keep=False)
+    rows_of = (raw.loc[dup].groupby(out.loc[dup, "booking_number"])["source_row"]
+               .transform(lambda r: ", ".join(str(int(x)) for x in sorted(r))))
+    dup_detail = pd.Series(None, index=raw.index, dtype="object")
+    dup_detail[dup] = rows_of
+    found.append(_cell_problems(raw, dup, "booking_number", Reason.DUPLICATE_BOOKING.name,
+                                dup_detail))
+
+    out["source"] = raw["source"].astype("str")
+    out["source_row"] = raw["source_row"].astype("int64")
+    good = out[~raw["_bad"]].reset_index(drop=True)
+    return good, concat(found)

@@ -1,0 +1,129 @@
+"""The Reconciliation and Rejected sheets: every input row is accounted for (DESIGN.md §9.1).
+
+rows read = billed + rejected + not billable + already billed; a row counts once however many
+problems it has. Totals are given per invoice currency and per home currency as exact decimal
+text, so the accountant can tick them off against the ERP.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from schemas.problems import ALREADY_BILLED, NOT_BILLABLE, REJECTED, Reason
+
+from . import currencies, money
+from .billing import Billing
+
+LABELS = {
+    "rows_read": ("Gelesene Zeilen", "Rows read"),
+    "billed": ("Verrechnet", "Billed"),
+    REJECTED: ("Abgelehnt", "Rejected"),
+    NOT_BILLABLE: ("Nicht verrechenbar", "Not billable"),
+    ALREADY_BILLED: ("Bereits verrechnet", "Already billed"),
+    "balanced": ("Abstimmung aufgegangen", "Reconciled"),
+    "invoices": ("Rechnungen", "Invoices"),
+    "lines": ("Positionen", "Lines"),
+    "net_amount": ("Nettobetrag", "Net amount"),
+    "tax_amount": ("USt-Betrag", "Tax amount"),
+    "cash_rounding_amount": ("Rundung Rechnungsbetrag", "Cash rounding"),
+    "invoice_amount": ("Rechnungsbetrag", "Invoice amount"),
+    "rounding_difference": ("Betrag Rundungsdifferenz", "Rounding difference"),
+    "stale_exchange_rate": ("Veralteter Wechselkurs", "Stale exchange rate"),
+    "tax_rate_change": ("Steuersatzwechsel innerhalb der Rechnung",
+                        "Tax rate changes within invoice"),
+    "text_cut": ("Text gekürzt (Excel-Grenze)", "Text cut (Excel limit)"),
+    "counts": ("Zeilen", "Rows"),
+    "totals": ("Summen", "Totals"),
+    "home_totals": ("Summen Hauswährung", "Home currency totals"),
+    "flags": ("Hinweise", "Flags"),
+    "source": ("Quelle", "Source"),
+    "parameters": ("Parameter", "Parameters"),
+    "not_billable_reason": ("Nicht verrechenbar: {}", "Not billable: {}"),
+    "rejected_reason": ("Abgelehnt: {}", "Rejected: {}"),
+}
+
+
+def label(key: str, language: str) -> str:
+    de, en = LABELS[key]
+    return de if language == "de" else en
+
+
+def row_buckets(problems: pd.DataFrame) -> pd.DataFrame:
+    """One row per problem row (source, source_row) with its bucket and first reason."""
+    if not len(problems):
+        return pd.DataFrame(columns=["source", "source_row", "bucket", "reason"])
+    p = problems.assign(bucket=problems["reason"].map(lambda r: Reason[r].bucket))
+    return p.drop_duplicates(["source", "source_row"])[["source", "source_row", "bucket",
+                                                        "reason"]]
+
+
+def rejected_sheet(problems: pd.DataFrame, language: str) -> pd.DataFrame:
+    p = problems
+    text = [Reason[r].text(language, d if isinstance(d, str) else "")
+            for r, d in zip(p["reason"], p["detail"])]
+    bucket = p["reason"].map(lambda r: Reason[r].bucket)
+    order = {REJECTED: 0, NOT_BILLABLE: 1, ALREADY_BILLED: 2}
+    out = pd.DataFrame({
+        "source": p["source"].astype("str"),
+        "source_row": p["source_row"].astype("Int64"),
+        "booking_number": p["booking_number"],
+        "column": p["column"],
+        "problem": text,
+        "value": p["value"].map(lambda v: None if v is None or v is pd.NA or v != v else str(v)),
+        "_b": bucket.map(order),
+    })
+    return (out.sort_values(["_b", "source", "source_row"], kind="stable")
+            .drop(columns="_b").reset_index(drop=True))
+
+
+def _money_text(minor: int, cur: str) -> str:
+    return str(money.to_decimal(minor, currencies.exponent(cur)))
+
+
+def reconciliation(billing: Billing, rows_read: int, sources: list[tuple[str, str, int]],
+                   parameters: dict[str, str], language: str) -> pd.DataFrame:
+    rows: list[tuple[str, str, str | None, str]] = []
+
+    def add(section, metric, cur, value):
+        rows.append((label(section, language), metric, cur, str(value)))
+
+    buckets = row_buckets(billing.problems)
+    billed = billing.lines[["source", "source_row"]].drop_duplicates()
+    counts = {b: int((buckets["bucket"] == b).sum()) for b in (REJECTED, NOT_BILLABLE,
+                                                              ALREADY_BILLED)}
+    add("counts", label("rows_read", language), None, rows_read)
+    add("counts", label("billed", language), None, len(billed))
+    for b in (REJECTED, NOT_BILLABLE, ALREADY_BILLED):
+        add("counts", label(b, language), None, counts[b])
+    total = len(billed) + sum(counts.values())
+    add("counts", label("balanced", language), None,
+        ("ja" if language == "de" else "yes") if total == rows_read else
+        (f"NEIN ({total} ≠ {rows_read})" if language == "de" else f"NO ({total} != {rows_read})"))
+    for bucket, key in ((REJECTED, "rejected_reason"), (NOT_BILLABLE, "not_billable_reason")):
+        sub = buckets[buckets["bucket"] == bucket]
+        for reason, n in sorted(sub["reason"].value_counts().items()):
+            add("counts", label(key, language).format(Reason[reason].text(language, "…")), None,
+                int(n))
+    inv = billing.invoices
+    add("totals", label("invoices", language), None, len(inv))
+    add("totals", label("lines", language), None, len(billing.lines))
+    for cur, g in inv.groupby("currency", sort=True):
+        for m in ("net_amount", "tax_amount", "cash_rounding_amount", "invoice_amount"):
+            add("totals", label(m, language), cur, _money_text(int(g[m].sum()), cur))
+    for k in (1, 2, 3):
+        col = f"home_currency_{k}"
+        if col not in inv or inv[col].isna().all():
+            continue
+        cur = inv[col].dropna().iloc[0]
+        for m in ("net_amount", "tax_amount", "invoice_amount", "rounding_difference"):
+            add("home_totals", f"{label(m, language)} HW {k}" if language == "de"
+                else f"{label(m, language)} HC {k}", cur,
+                _money_text(int(inv[f"{m}_hc_{k}"].sum()), cur))
+    for section, metric, cur, value in billing.notes:
+        add(section, label(metric, language), cur, value)
+    for name, checksum, n in sources:
+        add("source", name, None, f"sha256 {checksum} ({n})")
+    for key, value in parameters.items():
+        add("parameters", key, None, value)
+    frame = pd.DataFrame(rows, columns=["section", "metric", "currency", "value"])
+    return frame.astype({"section": "str", "metric": "str", "currency": "str", "value": "str"})

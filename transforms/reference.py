@@ -1,0 +1,163 @@
+"""Parse and check the reference tables; a bad table stops the run with file, row and column.
+
+Unlike a booking order, a tax code or exchange rate that cannot be read affects every invoice,
+so errors here are collected (all of them, not the first) and raised together.
+
+>>> t = pd.DataFrame({"code": ["N30"], "description": [""], "net_days": ["30"],
+...     **{f"discount_{w}_{k}": [""] for k in (1, 2, 3) for w in ("days", "percent")}})
+>>> parse_table("payment_terms", t, "payment_terms.csv")["net_days"].tolist()
+[30]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from schemas.reference import KEYS, TABLES
+
+from . import currencies, money
+from .parse import _blank, _clean_text, parse_dates
+
+
+@dataclass(frozen=True)
+class TableProblem:
+    file: str
+    row: int | None
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file}:{self.row}"
+        return f"{where} {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+
+
+class ReferenceError(ValueError):
+    """One or more reference tables are unusable; ``problems`` lists every finding."""
+
+    def __init__(self, problems: list[TableProblem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+def _rows(frame, mask):
+    return (np.flatnonzero(np.asarray(mask)) + 2).tolist()  # header is row 1
+
+
+def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
+    spec = TABLES[name]
+    found: list[TableProblem] = []
+    missing = [c for c, kind in spec.items() if c not in raw.columns and not kind.endswith("?")]
+    if missing:
+        raise ReferenceError([TableProblem(file, None, None,
+                                           f"missing column(s) {', '.join(missing)}; expected "
+                                           f"header: {','.join(spec)}")])
+    raw = raw.reset_index(drop=True)
+    out = pd.DataFrame(index=raw.index)
+    for col, kind in spec.items():
+        s = raw[col] if col in raw else pd.Series([None] * len(raw), dtype="object")
+        base, optional = kind.rstrip("?"), kind.endswith("?")
+        blank = _blank(s)
+        if not optional:
+            for r in _rows(raw, blank):
+                found.append(TableProblem(file, r, col, "required value is empty"))
+        if base == "text":
+            out[col] = _clean_text(s)
+        elif base == "date":
+            dates, bad = parse_dates(s)
+            for r, v in zip(_rows(raw, bad), s[bad]):
+                found.append(TableProblem(file, r, col, f"not a date (YYYY-MM-DD): {v!r}"))
+            out[col] = dates
+        elif base in ("percent", "rate", "int"):
+            digits = {"percent": 4, "rate": 6, "int": 0}[base]
+            text = s.astype("str").str.strip().where(~blank, "0")
+            val, ok = money.parse_scaled(text, digits)
+            for r, v in zip(_rows(raw, ~ok), s[~ok]):
+                found.append(TableProblem(
+                    file, r, col, f"not a number with at most {digits} decimals: {v!r}"
+                    if digits else f"not a whole number: {v!r}"))
+            out[col] = pd.Series(val, dtype="Int64").where(~blank.to_numpy())
+        elif base == "bool":
+            t = s.astype("str").str.strip().str.lower()
+            val = t.map({"true": True, "ja": True, "yes": True, "1": True,
+                         "false": False, "nein": False, "no": False, "0": False})
+            bad = val.isna() & ~blank
+            for r, v in zip(_rows(raw, bad), s[bad]):
+                found.append(TableProblem(file, r, col, f"expected true or false: {v!r}"))
+            out[col] = val.astype("object").where(~blank, None)
+    if name in KEYS:
+        key = list(KEYS[name])
+        dup = out.duplicated(key, keep=False) & out[key].notna().all(axis=1)
+        for r in _rows(out, dup):
+            found.append(TableProblem(file, r, ",".join(key), "appears more than once"))
+    found += _table_checks(name, out, file)
+    if found:
+        raise ReferenceError(found)
+    return out
+
+
+def _table_checks(name, out, file) -> list[TableProblem]:
+    found = []
+    if name == "exchange_rates":
+        for col in ("from_currency", "to_currency"):
+            bad = ~currencies.is_known(out[col]) & out[col].notna()
+            found += [TableProblem(file, r, col, "unknown currency") for r in _rows(out, bad)]
+        for col in ("rate", "factor"):
+            bad = out[col].fillna(1) <= 0
+            found += [TableProblem(file, r, col, "must be positive") for r in _rows(out, bad)]
+    if name == "tax_codes":
+        bad = out["valid_to"].notna() & (out["valid_to"] < out["valid_from"])
+        found += [TableProblem(file, r, "valid_to", "ends before valid_from")
+                  for r in _rows(out, bad)]
+        ordered = out.reset_index().sort_values(["tax_code", "valid_from"])
+        prev_end = ordered.groupby("tax_code")["valid_to"].shift()
+        prev_open = ordered.groupby("tax_code")["valid_to"].shift().isna() & \
+            ordered.groupby("tax_code").cumcount().gt(0)
+        overlap = (prev_end >= ordered["valid_from"]) | prev_open
+        for i in ordered.index[overlap.to_numpy()]:
+            found.append(TableProblem(file, int(i) + 2, "valid_from",
+                                      "overlaps the previous period of this tax code"))
+    if name == "payment_terms":
+        for k in (1, 2, 3):
+            d, p = out[f"discount_days_{k}"], out[f"discount_percent_{k}"]
+            bad = d.isna() != p.isna()
+            found += [TableProblem(file, r, f"discount_days_{k}",
+                                   "give both days and percent, or neither")
+                      for r in _rows(out, bad)]
+    return found
+
+
+def cross_check(tables: dict[str, pd.DataFrame], settings, files: dict[str, str]) -> None:
+    """Links between tables and settings: every referenced code exists."""
+    found = []
+    codes = set(tables["tax_codes"]["tax_code"])
+    rules = tables["tax_rules"]
+    for r in _rows(rules, ~rules["tax_code"].isin(codes)):
+        found.append(TableProblem(files["tax_rules"], r, "tax_code",
+                                  "tax code not in tax_codes.csv"))
+    terms = set(tables["payment_terms"]["code"])
+    if settings.default_payment_terms not in terms:
+        found.append(TableProblem("company.toml", None, "default_payment_terms",
+                                  f"{settings.default_payment_terms!r} not in payment_terms.csv"))
+    cust = tables.get("customers")
+    if cust is not None:
+        bad = cust["payment_terms"].notna() & ~cust["payment_terms"].isin(terms)
+        for r in _rows(cust, bad):
+            found.append(TableProblem(files["customers"], r, "payment_terms",
+                                      "payment terms code not in payment_terms.csv"))
+        bad = cust["language"].notna() & ~cust["language"].isin(["de", "en"])
+        for r in _rows(cust, bad):
+            found.append(TableProblem(files["customers"], r, "language", "expected de or en"))
+    for cur in list(settings.home_currencies) + list(settings.cash_rounding):
+        if cur not in currencies.EXPONENTS:
+            found.append(TableProblem("company.toml", None, "home_currencies",
+                                      f"unknown currency {cur}"))
+    if found:
+        raise ReferenceError(found)
+
+
+def blank_customers() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="str") for c in TABLES["customers"]}).assign(
+        combine=pd.Series(dtype="object"))

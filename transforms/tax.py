@@ -1,0 +1,122 @@
+"""Tax code, rate and amount (DESIGN.md §5 "Tax").
+
+The code comes from the first matching rule in tax_rules.csv, never a guess; the rate is the
+one valid on the line's tax date. With ``tax_rounding = "invoice"`` the tax of each invoice and
+rate is rounded once, ``round(Σ net × rate / 100)``, and allocated to its lines by largest
+remainder, so the lines add up to it exactly; with ``"line"`` every line is rounded.
+
+>>> import numpy as np
+>>> tax_amounts(np.array([333, 333, 334]), np.array([81000] * 3), np.array(["a"] * 3),
+...     "invoice").tolist()
+[27, 27, 27]
+>>> tax_amounts(np.array([333, 333, 334]), np.array([81000] * 3), np.array(["a"] * 3),
+...     "line").tolist()
+[27, 27, 27]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+
+import numpy as np
+import pandas as pd
+
+from schemas.problems import Reason
+
+from . import money
+from .billing import Billing, Context
+
+HUNDRED_PERCENT = 100 * money.PERCENT_SCALE
+
+
+def _matches(values: pd.Series, pattern) -> pd.Series:
+    if pattern is None or pd.isna(pattern) or pattern == "*":
+        return pd.Series(True, index=values.index)
+    regex = fnmatch.translate(str(pattern))
+    return values.astype("str").fillna("").str.match(regex).fillna(False).astype(bool)
+
+
+def assign_tax_code(b: Billing, ctx: Context) -> Billing:
+    lines = b.lines
+    rules = ctx.tables["tax_rules"]
+    code = pd.Series(None, index=lines.index, dtype="object")
+    # rules are few (tens); each is applied to all lines at once
+    for rule in rules.itertuples(index=False):
+        hit = (code.isna() & _matches(lines["cost_center"], rule.cost_center)
+               & _matches(lines["product_ref"], rule.product_ref)
+               & _matches(lines["country_code"], rule.country))
+        code[hit] = rule.tax_code
+    b = Billing(lines.assign(tax_code=code.astype("str")), b.problems, notes=b.notes)
+    return b.reject(code.isna(), Reason.NO_TAX_RULE.name, "cost_center",
+                    value=(lines["cost_center"].fillna("") + " / " + lines["product_ref"].fillna("")
+                           + " / " + lines["country"].fillna("")))
+
+
+def tax_dates(lines: pd.DataFrame, basis: str, invoice_date) -> pd.Series:
+    inv = pd.Timestamp(invoice_date)
+    if basis == "service_date":
+        d = lines["service_begin"]
+    elif basis == "order_date":
+        d = lines["order_date"]
+    else:
+        d = pd.Series(pd.NaT, index=lines.index, dtype="datetime64[ns]")
+    return d.fillna(inv).astype("datetime64[ns]")
+
+
+def assign_tax_rate(b: Billing, ctx: Context) -> Billing:
+    lines = b.lines.assign(tax_date=tax_dates(b.lines, ctx.settings.tax_date_basis,
+                                              ctx.params.invoice_date))
+    codes = ctx.tables["tax_codes"].sort_values("valid_from")
+    probe = lines[["tax_code", "tax_date"]].reset_index().sort_values("tax_date")
+    found = pd.merge_asof(probe, codes[["tax_code", "valid_from", "valid_to", "rate"]],
+                          left_on="tax_date", right_on="valid_from", by="tax_code",
+                          direction="backward").set_index("index").reindex(lines.index)
+    valid = found["rate"].notna() & ~(found["valid_to"] < found["tax_date"])
+    lines = lines.assign(tax_rate=found["rate"].where(valid).fillna(0).astype(np.int64))
+    b = Billing(lines, b.problems, notes=b.notes)
+    return b.reject(~valid, Reason.NO_TAX_RATE.name, "tax_code", detail=lines["tax_code"],
+                    value=lines["tax_date"].dt.strftime("%Y-%m-%d"))
+
+
+def tax_amounts(net, rate, group, rounding: str) -> np.ndarray:
+    """Tax per line from net minor units and rates (scaled percent) within ``group``s of one
+    invoice and rate."""
+    net = np.asarray(net, dtype=np.int64)
+    rate = np.asarray(rate, dtype=np.int64)
+    if rounding == "line":
+        return money.mul_div_round(net, rate, HUNDRED_PERCENT)
+    g = pd.Series(np.asarray(group))
+    total_net = pd.Series(net).groupby(g.values, sort=False).transform("sum").to_numpy()
+    group_tax = money.mul_div_round(total_net, rate, HUNDRED_PERCENT)
+    return money.allocate(group_tax, net, g.values)
+
+
+def net_from_gross(gross, rate) -> np.ndarray:
+    """Net of a tax-inclusive price, round(price × 100 / (100 + rate)), per line."""
+    rate = np.asarray(rate, dtype=np.int64)
+    return money.mul_div_round(np.asarray(gross, dtype=np.int64), HUNDRED_PERCENT,
+                               HUNDRED_PERCENT + rate)
+
+
+def compute_tax(b: Billing, ctx: Context) -> Billing:
+    lines = b.lines
+    amount = lines["amount"].to_numpy(np.int64)
+    rate = lines["tax_rate"].to_numpy(np.int64)
+    group = (lines["invoice_key"] + "\x1f" + lines["tax_code"] + "\x1f"
+             + lines["tax_rate"].astype("str")).to_numpy()
+    if ctx.settings.prices_include_tax:
+        net = net_from_gross(amount, rate)
+        tax = amount - net
+    else:
+        net = amount
+        tax = tax_amounts(net, rate, group, ctx.settings.tax_rounding)
+    lines = lines.assign(quantity=1, unit_price=amount, net_amount=net, tax_amount=tax,
+                         line_amount=net + tax)
+    taxes = (lines.groupby(["invoice_key", "tax_code", "tax_rate"], sort=True)
+             .agg(tax_base=("net_amount", "sum"), tax_amount=("tax_amount", "sum"),
+                  currency=("currency", "first"))
+             .reset_index())
+    straddle = taxes.groupby(["invoice_key", "tax_code"])["tax_rate"].transform("nunique") > 1
+    notes = tuple(("flags", "tax_rate_change", None, key)
+                  for key in taxes.loc[straddle, "invoice_key"].unique())
+    return Billing(lines, b.problems, b.invoices, taxes, b.notes + notes)
