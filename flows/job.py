@@ -169,3 +169,29 @@ def default_params(invoice_date: dt.date | None, cutoff: dt.date | None, languag
     inv = invoice_date or dt.date.today()
     return RunParameters(invoice_date=inv, cutoff_date=cutoff or inv,
                          language=language or config.settings.language, draft=draft)
+
+
+@dataclass
+class RunResult:
+    """What a run did: the delivery, its tables and counts, and every problem row."""
+    delivery: Delivery
+    rendered: Rendered
+    billing: Billing
+    run_id: str
+    rows_read: int
+    source: str
+
+
+def run_local(source: str, config: Config, params: RunParameters, outbox: Path,
+              progress=None, max_rows: int = EXCEL_MAX_ROWS,
+              max_text: int = EXCEL_MAX_TEXT) -> RunResult:
+    """All stages in one process without Prefect (tests, benchmarks); the flow runs the same
+    functions as tasks."""
+    check_validation_enabled()
+    ex = extract(source)
+    valid, problems = validate(ex)
+    rid = run_id(ex, config, params)
+    billing, _ = bill(valid, problems, context(config, params, rid), progress)
+    rendered = render(billing, ex, config, params, rid, outbox, max_rows, max_text)
+    delivery = deliver_rendered(rendered, outbox)
+    return RunResult(delivery, rendered, billing, rid, ex.rows, ex.name)
