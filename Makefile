@@ -1,0 +1,32 @@
+# billing-export — the two commands a new user needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The sample's ECB reference rates reach 2026-10-30; bill the sample on that date.
+INVOICE_DATE ?= 2026-10-30
+OUTBOX ?= out/outbox
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 120
+
+.PHONY: install run test clean sample-data
+
+$(BIN)/billing-export: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $@
+
+install: $(BIN)/billing-export
+
+run: install
+	$(BIN)/billing-export run --invoice-date $(INVOICE_DATE) --outbox $(OUTBOX)
+
+test: install
+	PREFECT_HOME=$$(mktemp -d) $(BIN)/python -m pytest
+
+sample-data: install
+	$(BIN)/python sample_data/generate_orders.py
+	$(BIN)/python sample_data/update_rates.py
+
+clean:
+	rm -rf out .pytest_cache .hypothesis

@@ -1,0 +1,175 @@
+"""``billing_run``: the main Prefect flow — extract, validate, bill, render, deliver.
+
+Each stage is a task, so the Prefect UI shows where a run spent its time and where it stopped.
+Validation problems in some rows are not a failure (they are on the Rejected sheet); an
+unusable source or configuration fails the run before anything is delivered. Tasks keep no
+result cache: billing data must never be answered from a stale cache.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import functools
+
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NONE
+from prefect.runtime import flow_run
+from prefect.states import Failed
+
+from schemas.problems import Reason
+
+from . import job
+from .config import ConfigError, load_config
+from .outbox import DeliveryError
+from .sources.base import SourceError
+from .workbook import WriterError
+from transforms.reference import ReferenceError
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SOURCE = str(ROOT / "sample_data" / "booking_orders.csv")
+DEFAULT_CONFIG = str(ROOT / "sample_data")
+DEFAULT_OUTBOX = "out/outbox"
+
+
+class UserError(Exception):
+    """A problem the user can fix (source, configuration, outbox); reported without a trace."""
+
+
+USER_ERRORS = (SourceError, ConfigError, DeliveryError, WriterError, ReferenceError)
+
+
+def _guard(fn):
+    """Run a stage; a user error comes back as a value, so Prefect logs a message, not a
+    traceback, and the flow ends Failed with that message."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as err:
+            return UserError(str(err))
+    return wrapper
+
+
+def _check(value):
+    if isinstance(value, UserError):
+        raise value
+    return value
+
+
+@task(name="extract", cache_policy=NONE)
+@_guard
+def extract_task(source: str):
+    ex = job.extract(source)
+    get_run_logger().info("read %d rows from %s (sha256 %s)", ex.rows, ex.name, ex.checksum[:12])
+    return ex
+
+
+@task(name="validate", cache_policy=NONE)
+@_guard
+def validate_task(ex):
+    valid, problems = job.validate(ex)
+    get_run_logger().info("%d rows valid, %d problems in %d rows", len(valid), len(problems),
+                          problems[["source", "source_row"]].drop_duplicates().shape[0])
+    return valid, problems
+
+
+@task(name="bill", cache_policy=NONE)
+@_guard
+def bill_task(valid, problems, config, params, rid):
+    logger = get_run_logger()
+
+    def progress(t):
+        logger.info("step %-22s %7.3f s  %d lines", t.step, t.seconds, t.lines)
+
+    billing, _ = job.bill(valid, problems, job.context(config, params, rid), progress)
+    return billing
+
+
+@task(name="render", cache_policy=NONE)
+@_guard
+def render_task(billing, ex, config, params, rid, outbox: str):
+    return job.render(billing, ex, config, params, rid, Path(outbox))
+
+
+@task(name="deliver", cache_policy=NONE)
+@_guard
+def deliver_task(rendered, outbox: str):
+    delivery = job.deliver_rendered(rendered, Path(outbox))
+    get_run_logger().info("%s %s", "already delivered:" if delivery.already_there else "delivered:",
+                          delivery.workbook)
+    return delivery
+
+
+def _run_name() -> str:
+    p = flow_run.parameters
+    date = p.get("invoice_date") or dt.date.today()
+    return f"billing-run {date} {'draft' if p.get('draft', True) else 'final'}"
+
+
+def _publish(result_summary: dict, rendered) -> None:
+    totals = rendered.manifest["totals"]
+    rows = [{"currency": cur, "invoices": t["invoices"], "net": t["net_amount"],
+             "tax": t["tax_amount"], "invoice amount": t["invoice_amount"]}
+            for cur, t in totals.items()]
+    create_table_artifact(key="billing-run-totals", table=rows or [{"currency": "-"}],
+                          description=f"Invoices per currency — rejected rows: "
+                                      f"{result_summary['rows_rejected']}")
+    recon = rendered.tables["reconciliation"]
+    lines = ["| section | metric | currency | value |", "|---|---|---|---|"]
+    for r in recon.itertuples(index=False):
+        cur = r.currency if isinstance(r.currency, str) else ""
+        lines.append(f"| {r.section} | {r.metric} | {cur} | {r.value} |")
+    create_markdown_artifact(key="billing-run-reconciliation", markdown="\n".join(lines),
+                             description=f"Reconciliation of {rendered.name}")
+
+
+def _problem_records(problems, language: str) -> list[dict]:
+    out = []
+    for r in problems.itertuples(index=False):
+        reason = Reason[r.reason]
+        out.append({"source": r.source, "row": None if pd.isna(r.source_row) else int(r.source_row),
+                    "booking_number": _text(r.booking_number), "column": _text(r.column),
+                    "bucket": reason.bucket, "reason": reason.name,
+                    "problem": reason.text(language, _text(r.detail) or ""),
+                    "value": None if r.value is None or pd.isna(r.value) else str(r.value)})
+    return out
+
+
+def _text(v):
+    return v if isinstance(v, str) else None
+
+
+@flow(name="billing-run", flow_run_name=_run_name, log_prints=True)
+def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
+                outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
+                cutoff_date: dt.date | None = None, language: str | None = None,
+                draft: bool = True) -> dict:
+    """Bill the booking orders in ``source`` and deliver one workbook into ``outbox``."""
+    job.check_validation_enabled()
+    if not draft:
+        return Failed(message="final runs need the state store (gapless invoice numbers), "
+                              "which this version does not have yet; run a draft")
+    try:
+        cfg = load_config(config)
+        params = job.default_params(invoice_date, cutoff_date, language, cfg, draft=draft)
+        ex = _check(extract_task(source))
+        valid, problems = _check(validate_task(ex))
+        rid = job.run_id(ex, cfg, params)
+        billing = _check(bill_task(valid, problems, cfg, params, rid))
+        rendered = _check(render_task(billing, ex, cfg, params, rid, outbox))
+        delivery = _check(deliver_task(rendered, outbox))
+    except (UserError, *USER_ERRORS) as err:
+        get_run_logger().error("%s — nothing was delivered", err)
+        return Failed(message=str(err))
+    if isinstance(delivery, UserError):
+        return Failed(message=str(delivery))
+    summary = {**rendered.manifest, "workbook": str(delivery.workbook),
+               "manifest": str(delivery.manifest), "already_delivered": delivery.already_there}
+    _publish(summary, rendered)
+    summary["problems"] = _problem_records(billing.problems, params.language)
+    return summary
+

@@ -1,0 +1,98 @@
+"""The Prefect flow and the CLI, under one Prefect test harness for the whole session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+
+import openpyxl
+import pytest
+
+from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from prefect.testing.utilities import prefect_test_harness
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+def test_flow_delivers_reconciled_workbook_and_artifacts(prefect_harness, tmp_path):
+    from prefect.client.orchestration import get_client
+
+    from flows.billing_run import billing_run
+
+    state = billing_run(source=str(SAMPLE_ORDERS), config=str(SAMPLE), outbox=str(tmp_path),
+                        invoice_date=INVOICE_DATE, return_state=True)
+    assert state.is_completed(), state.message
+    summary = state.result()
+    wb = openpyxl.load_workbook(summary["workbook"], read_only=True)
+    assert wb.sheetnames == ["Rechnungen", "Positionen", "Steuern", "Abstimmung", "Abgelehnt"]
+    rows = list(wb["Rechnungen"].iter_rows(min_row=2, values_only=True))
+    assert len(rows) == summary["invoices"] > 0
+    manifest = json.loads(open(summary["manifest"], encoding="utf-8").read())
+    assert manifest["rows_read"] == (manifest["rows_billed"] + manifest["rows_rejected"]
+                                     + manifest["rows_not_billable"]
+                                     + manifest["rows_already_billed"])
+    header = [c for c in next(wb["Rechnungen"].iter_rows(max_row=1, values_only=True))]
+    amount = header.index("Rechnungsbetrag")
+    currency = header.index("Rechnungswährung")
+    chf = sum(Decimal(str(r[amount])) for r in rows if r[currency] == "CHF")
+    assert chf == Decimal(manifest["totals"]["CHF"]["invoice_amount"])
+
+    async def artifacts():
+        async with get_client() as client:
+            return await client.read_artifacts()
+
+    import asyncio
+    keys = {a.key for a in asyncio.run(artifacts())}
+    assert {"billing-run-totals", "billing-run-reconciliation"} <= keys
+
+
+def test_flow_fails_cleanly_on_unusable_source(prefect_harness, tmp_path):
+    from flows.billing_run import billing_run
+
+    bad = tmp_path / "orders.csv"
+    bad.write_text("Buchungsnummer,Preis\n1,CHF 10.00\n", encoding="utf-8")
+    state = billing_run(source=str(bad), config=str(SAMPLE), outbox=str(tmp_path / "outbox"),
+                        invoice_date=INVOICE_DATE, return_state=True)
+    assert state.is_failed()
+    assert "orders.csv:1" in state.message and "Rechnungsadresse" in state.message
+    assert not (tmp_path / "outbox").exists() or not any((tmp_path / "outbox").iterdir())
+
+
+def test_cli_run_prints_problems_like_a_compiler(prefect_harness, tmp_path, capsys):
+    from flows.cli import main
+
+    code = main(["run", "--outbox", str(tmp_path), "--invoice-date", INVOICE_DATE.isoformat(),
+                 "--language", "en", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "booking_orders.csv:153 price: [190114] not a valid amount" in out
+    assert "Delivered:" in out
+    assert len(list(tmp_path.glob("*.xlsx"))) == 1
+    assert main(["run", "--outbox", str(tmp_path), "--invoice-date",
+                 INVOICE_DATE.isoformat(), "--language", "en", "--strict", "--quiet"]) == 1
+    assert "Already delivered" in capsys.readouterr().out
+
+
+def test_cli_error_exit_code_and_no_traceback(prefect_harness, tmp_path, capsys):
+    from flows.cli import main
+
+    code = main(["run", "--source", str(tmp_path / "missing.csv"), "--outbox", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "missing.csv: no such file" in err and "Traceback" not in err
+
+
+def test_cli_help_explains_every_option():
+    out = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for option in ("--source", "--config", "--outbox", "--invoice-date", "--language"):
+        assert option in out
