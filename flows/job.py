@@ -17,13 +17,13 @@ import pandas as pd
 
 from schemas.problems import concat
 from schemas.settings import RunParameters
-from schemas.workbook import RECONCILIATION, SHEETS
+from schemas.workbook import SHEETS, label_values
 from transforms import currencies
 from transforms.billing import Billing, Context
 from transforms.money import to_decimal
 from transforms.parse import parse_booking_orders
 from transforms.pipeline import bill, output_tables
-from transforms.reconcile import reconciliation, row_buckets
+from transforms.reconcile import billed_rows, reconciliation, row_buckets
 from transforms.validate import validate_booking_orders
 
 from .config import Config
@@ -43,12 +43,27 @@ def check_validation_enabled() -> None:
                            "validated. Unset it to run billing.")
 
 
-def extract(location: str) -> Extract:
-    path = str(location)
-    if path.lower().endswith((".xlsx", ".xlsm", ".xls")):
-        raise SourceError(Path(path).name, "OpenOlat Excel exports are not supported yet; export "
-                          "or save the booking orders as CSV")
-    return csv_file.read(path)
+def source_kind(location: str) -> str:
+    """``database`` for a SQLAlchemy URL, ``xlsx`` for an Excel file, else ``csv``."""
+    text = str(location)
+    if "://" in text:
+        return "database"
+    if text.lower().endswith((".xlsx", ".xlsm")):
+        return "xlsx"
+    return "csv"
+
+
+def extract(location: str, since: dt.datetime | None = None) -> Extract:
+    """Read one source; the kind follows from the location. ``since`` (databases only) reads
+    only orders created or modified after it."""
+    kind = source_kind(location)
+    if kind == "database":
+        from .sources import openolat_db
+        return openolat_db.read(str(location), since=since)
+    if kind == "xlsx":
+        from .sources import openolat_xlsx
+        return openolat_xlsx.read(str(location))
+    return csv_file.read(str(location))
 
 
 def validate(ex: Extract) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -107,11 +122,12 @@ def manifest(billing: Billing, tables, name: str, rid: str, params: RunParameter
         "invoice_date": params.invoice_date.isoformat(),
         "mode": "draft" if params.draft else "final",
         "rows_read": rows_read,
-        "rows_billed": int(len(billing.lines[["source", "source_row"]].drop_duplicates())),
+        "rows_billed": int(len(billed_rows(billing.lines))),
         "rows_rejected": int((buckets["bucket"] == "rejected").sum()),
         "rows_not_billable": int((buckets["bucket"] == "not_billable").sum()),
         "rows_already_billed": int((buckets["bucket"] == "already_billed").sum()),
-        "invoices": int(len(inv)),
+        "invoices": int((inv["document_type"] != "credit_note").sum()),
+        "credit_notes": int((inv["document_type"] == "credit_note").sum()),
         "lines": int(len(billing.lines)),
         "totals": totals,
     }
@@ -121,14 +137,19 @@ def _dec(minor: int, exp: int) -> str:
     return str(to_decimal(minor, exp))
 
 
+def file_name(config: Config, params: RunParameters, rid: str) -> str:
+    return f"{config.settings.code}_{params.invoice_date.isoformat()}_{rid}.xlsx"
+
+
 def render(billing: Billing, ex: Extract, config: Config, params: RunParameters, rid: str,
            staging: Path, max_rows: int = EXCEL_MAX_ROWS,
-           max_text: int = EXCEL_MAX_TEXT) -> Rendered:
+           max_text: int = EXCEL_MAX_TEXT, staged: Path | None = None) -> Rendered:
+    """Write the workbook to ``staged`` (default: a temporary name in ``staging``)."""
     lang = params.language
-    tables = output_tables(billing, lang)
-    name = f"{config.settings.code}_{params.invoice_date.isoformat()}_{rid}.xlsx"
+    tables = {k: label_values(v, lang) for k, v in output_tables(billing, lang).items()}
+    name = file_name(config, params, rid)
     staging.mkdir(parents=True, exist_ok=True)
-    path = staging / f".{name}.{os.getpid()}.part"
+    path = staged or staging / f".{name}.{os.getpid()}.part"
     recon = reconciliation(billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
                            parameters_table(params, config, rid), lang)
     tables["reconciliation"] = recon

@@ -71,14 +71,24 @@ def deliver(staged: Path, outbox: Path, name: str, manifest: dict) -> Delivery:
     digest = sha256_file(staged)
     final = outbox / name
     tmp = outbox / f".{name}.{os.getpid()}.part"
-    os.replace(staged, tmp) if staged.parent == outbox else _copy(staged, tmp)
-    existed = _place(tmp, final)
+    try:
+        os.replace(staged, tmp) if staged.parent == outbox else _copy(staged, tmp)
+        existed = _place(tmp, final)
+    except OSError as err:
+        # a half-written copy must not stay in the outbox; the final name only ever points at
+        # a complete, fsynced file
+        tmp.unlink(missing_ok=True)
+        raise DeliveryError(f"{final}: cannot be written to the outbox: {err}") from None
     body = json.dumps({**manifest, "file": name, "sha256": digest}, indent=2, sort_keys=True,
                       ensure_ascii=False).encode("utf-8") + b"\n"
     man_final = outbox / (Path(name).stem + ".manifest.json")
     man_tmp = outbox / f".{man_final.name}.{os.getpid()}.part"
-    man_tmp.write_bytes(body)
-    man_existed = _place(man_tmp, man_final)
+    try:
+        man_tmp.write_bytes(body)
+        man_existed = _place(man_tmp, man_final)
+    except OSError as err:
+        man_tmp.unlink(missing_ok=True)
+        raise DeliveryError(f"{man_final}: cannot be written to the outbox: {err}") from None
     return Delivery(final, man_final, digest, existed and man_existed)
 
 
@@ -86,3 +96,21 @@ def _copy(src: Path, dst: Path) -> None:
     with open(src, "rb") as a, open(dst, "wb") as b:
         for block in iter(lambda: a.read(1 << 20), b""):
             b.write(block)
+
+
+def manifest_name(name: str) -> str:
+    return Path(name).stem + ".manifest.json"
+
+
+def write_manifest(outbox: Path, name: str, digest: str, manifest: dict) -> tuple[Path, bool]:
+    """Place the manifest of workbook ``name`` (sha256 ``digest``); True if it was there."""
+    body = json.dumps({**manifest, "file": name, "sha256": digest}, indent=2, sort_keys=True,
+                      ensure_ascii=False).encode("utf-8") + b"\n"
+    final = outbox / manifest_name(name)
+    tmp = outbox / f".{final.name}.{os.getpid()}.part"
+    try:
+        tmp.write_bytes(body)
+        return final, _place(tmp, final)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise DeliveryError(f"{final}: cannot be written to the outbox: {err}") from None

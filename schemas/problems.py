@@ -58,7 +58,8 @@ class Reason(Enum):
                        "cancelled without cancellation fee")
     ZERO_AMOUNT = (NOT_BILLABLE, "Betrag ist null oder leer", "amount is zero or empty")
     AFTER_CUTOFF = (NOT_BILLABLE, "Auftrag nach dem Stichtag", "ordered after the cutoff date")
-    ALREADY_BILLED = (ALREADY_BILLED, "bereits verrechnet", "already billed")
+    ALREADY_BILLED = (ALREADY_BILLED, "bereits verrechnet (Rechnung {detail})",
+                      "already billed (invoice {detail})")
 
     @property
     def bucket(self) -> str:

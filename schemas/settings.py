@@ -119,6 +119,8 @@ SETTINGS: tuple[Setting, ...] = (
             "an exchange rate older than this on its date is flagged"),
     Setting("cash_rounding", {}, '{ CHF = "0.05" }', _increments,
             "rounding increment of the invoice amount per currency (none: off)"),
+    Setting("written_off", "credit", '"credit"', _choice("credit", "keep"),
+            "an order written off after billing: credit its invoice, or keep the invoice"),
 )
 
 
@@ -141,6 +143,7 @@ class Settings:
     billable_statuses: tuple[str, ...] = ("NEW", "PREPAYMENT", "PAYED")
     max_rate_age_days: int = 10
     cash_rounding: dict = field(default_factory=dict)
+    written_off: str = "credit"
 
 
 def parse_settings(table: dict) -> Settings:

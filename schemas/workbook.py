@@ -157,3 +157,21 @@ REJECTED = Sheet("rejected", "Abgelehnt", "Rejected", (
 ))
 
 SHEETS = (INVOICES, LINES, TAXES, RECONCILIATION, REJECTED)
+
+#: Coded values shown in the workbook's language (code -> (German, English)).
+VALUE_LABELS = {
+    "invoice_status": {"ready_to_print": ("Zum Drucken bereit", "Ready to print"),
+                       "printed": ("Gedruckt", "Printed")},
+    "document_type": {"invoice": ("Rechnung", "Invoice"),
+                      "credit_note": ("Stornorechnung", "Credit note")},
+    "charge_type": {"price": ("Preis", "Price"), "fee": ("Stornogebühr", "Cancellation fee"),
+                    "credit": ("Gutschrift", "Credit")},
+}
+
+
+def label_values(frame, language: str):
+    """The frame with coded values replaced by their labels in ``language``."""
+    i = 0 if language == "de" else 1
+    changes = {c: frame[c].map({k: v[i] for k, v in labels.items()}).fillna(frame[c])
+               for c, labels in VALUE_LABELS.items() if c in frame}
+    return frame.assign(**changes) if changes else frame

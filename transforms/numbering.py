@@ -41,3 +41,30 @@ def number_invoices(b: Billing, ctx: Context) -> Billing:
     taxes = taxes.sort_values(["invoice_number", "tax_code", "tax_rate"], kind="stable") \
         .reset_index(drop=True)
     return Billing(lines, b.problems, inv, taxes, b.notes)
+
+
+PRINTED = "printed"
+
+
+def final_order(invoices: pd.DataFrame) -> list[str]:
+    """Provisional numbers in the order final numbers are given: credit notes first (by the
+    number they credit), then invoices (by composition key)."""
+    credit = invoices["document_type"] == "credit_note"
+    first = invoices[credit].sort_values("linked_invoice_number", kind="stable")
+    rest = invoices[~credit].sort_values("invoice_number", kind="stable")
+    return list(first["invoice_number"]) + list(rest["invoice_number"])
+
+
+def apply_numbers(b: Billing, mapping: dict[str, str], status: str = PRINTED) -> Billing:
+    """Replace provisional numbers by the given ones in all three tables."""
+    def renumber(frame):
+        out = frame.assign(invoice_number=frame["invoice_number"].map(mapping)
+                           .fillna(frame["invoice_number"]))
+        return out
+    inv = renumber(b.invoices).assign(invoice_status=status)
+    inv = inv.sort_values("invoice_number", kind="stable").reset_index(drop=True)
+    lines = renumber(b.lines).sort_values(["invoice_number", "line_number"], kind="stable") \
+        .reset_index(drop=True)
+    taxes = renumber(b.taxes).sort_values(["invoice_number", "tax_code", "tax_rate"],
+                                          kind="stable").reset_index(drop=True)
+    return Billing(lines, b.problems, inv, taxes, b.notes)

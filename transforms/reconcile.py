@@ -22,6 +22,9 @@ LABELS = {
     ALREADY_BILLED: ("Bereits verrechnet", "Already billed"),
     "balanced": ("Abstimmung aufgegangen", "Reconciled"),
     "invoices": ("Rechnungen", "Invoices"),
+    "credit_notes": ("Stornorechnungen", "Credit notes"),
+    "reissued": ("Neu fakturiert aus früheren Läufen (nicht in dieser Quelle)",
+                 "Re-invoiced from earlier runs (not in this source)"),
     "lines": ("Positionen", "Lines"),
     "net_amount": ("Nettobetrag", "Net amount"),
     "tax_amount": ("USt-Betrag", "Tax amount"),
@@ -57,6 +60,16 @@ def row_buckets(problems: pd.DataFrame) -> pd.DataFrame:
                                                         "reason"]]
 
 
+def billed_rows(lines: pd.DataFrame) -> pd.DataFrame:
+    """Input rows billed by this run: not credit lines, not orders restored from the state
+    store to be re-invoiced (they are rows of an earlier input)."""
+    own = lines
+    if "charge_type" in lines:
+        own = own[own["charge_type"] != "credit"]
+    own = own[~own["source"].astype("str").str.startswith("state:")]
+    return own[["source", "source_row"]].drop_duplicates()
+
+
 def rejected_sheet(problems: pd.DataFrame, language: str) -> pd.DataFrame:
     p = problems
     text = [Reason[r].text(language, d if isinstance(d, str) else "")
@@ -88,7 +101,7 @@ def reconciliation(billing: Billing, rows_read: int, sources: list[tuple[str, st
         rows.append((label(section, language), metric, cur, str(value)))
 
     buckets = row_buckets(billing.problems)
-    billed = billing.lines[["source", "source_row"]].drop_duplicates()
+    billed = billed_rows(billing.lines)
     counts = {b: int((buckets["bucket"] == b).sum()) for b in (REJECTED, NOT_BILLABLE,
                                                               ALREADY_BILLED)}
     add("counts", label("rows_read", language), None, rows_read)
@@ -105,7 +118,13 @@ def reconciliation(billing: Billing, rows_read: int, sources: list[tuple[str, st
             add("counts", label(key, language).format(Reason[reason].text(language, "…")), None,
                 int(n))
     inv = billing.invoices
-    add("totals", label("invoices", language), None, len(inv))
+    credit = (inv["document_type"] == "credit_note") if "document_type" in inv else \
+        pd.Series(False, index=inv.index)
+    add("totals", label("invoices", language), None, int((~credit).sum()))
+    add("totals", label("credit_notes", language), None, int(credit.sum()))
+    restored = billing.lines["source"].astype("str").str.startswith("state:")
+    if restored.any():
+        add("counts", label("reissued", language), None, int(restored.sum()))
     add("totals", label("lines", language), None, len(billing.lines))
     for cur, g in inv.groupby("currency", sort=True):
         for m in ("net_amount", "tax_amount", "cash_rounding_amount", "invoice_amount"):

@@ -1,0 +1,251 @@
+"""The state store: runs, billed booking orders, invoices, number series, deliveries (DESIGN §7).
+
+SQLite file by default, PostgreSQL by URL, through SQLAlchemy Core. The schema migrates itself
+at open from the ordered SQL files in ``flows/state_sql/`` (a ``schema_version`` table records
+what ran). A final run holds one exclusive lock for the whole of its billing (SQLite ``BEGIN
+IMMEDIATE``, PostgreSQL advisory lock), so two runs started together cannot take the same
+number or bill the same order: the second waits, then sees what the first recorded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+MIGRATIONS = Path(__file__).resolve().parent / "state_sql"
+
+
+class StateError(Exception):
+    """The state store cannot be opened or used; the message hides any password."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def normalise_url(location: str | Path) -> str:
+    """A path means a SQLite file; ``postgresql://`` uses the psycopg 3 driver."""
+    loc = str(location)
+    if "://" not in loc:
+        Path(loc).parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{Path(loc).resolve()}"
+    if loc.startswith("postgresql://") or loc.startswith("postgres://"):
+        return "postgresql+psycopg://" + loc.split("://", 1)[1]
+    return loc
+
+
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only for messages
+        return "<state store>"
+
+
+@dataclass
+class StateStore:
+    engine: Engine
+    url: str
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def locked(self, company: str):
+        """A transaction holding the store's exclusive billing lock for ``company``."""
+        try:
+            with self.engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    key = int(hashlib.sha256(f"billing-export:{company}".encode()).hexdigest()[:15],
+                              16)
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+                yield conn
+        except OperationalError as err:
+            raise StateError(f"state store {_safe(self.url)}: {err.orig}") from None
+
+    @contextmanager
+    def connect(self):
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except OperationalError as err:
+            raise StateError(f"state store {_safe(self.url)}: {err.orig}") from None
+
+
+def open_store(location: str | Path) -> StateStore:
+    url = normalise_url(location)
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"timeout": 300})
+
+            @event.listens_for(engine, "connect")
+            def _no_implicit_tx(dbapi_conn, _record):
+                dbapi_conn.isolation_level = None
+
+            @event.listens_for(engine, "begin")
+            def _immediate(conn):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        store = StateStore(engine, url)
+        migrate(store)
+        return store
+    except (SQLAlchemyError, ModuleNotFoundError) as err:
+        reason = getattr(err, "orig", None) or err
+        raise StateError(f"cannot open state store {_safe(url)}: {reason}") from None
+
+
+def migrate(store: StateStore) -> int:
+    """Run every SQL file newer than the recorded version, each in its own transaction."""
+    with store.locked("migrate") as conn:
+        conn.execute(text("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"))
+        current = conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar() or 0
+    for path in sorted(MIGRATIONS.glob("*.sql")):
+        version = int(path.name.split("_", 1)[0])
+        if version <= current:
+            continue
+        with store.locked("migrate") as conn:
+            again = conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar() or 0
+            if version <= again:
+                continue
+            for statement in path.read_text(encoding="utf-8").split(";"):
+                body = "\n".join(line for line in statement.splitlines()
+                                 if not line.strip().startswith("--")).strip()
+                if body:
+                    conn.exec_driver_sql(body)
+            conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": version})
+        current = version
+    return current
+
+
+# -- reads ---------------------------------------------------------------------------------
+
+def run_record(conn: Connection, run_id: str) -> dict | None:
+    row = conn.execute(text("SELECT * FROM runs WHERE run_id = :r"), {"r": run_id}).mappings() \
+        .first()
+    return dict(row) if row else None
+
+
+def pending_runs(conn: Connection, company: str) -> list[dict]:
+    rows = conn.execute(text("SELECT * FROM runs WHERE financial_company = :c AND mode = 'final' "
+                             "AND status = 'pending' ORDER BY created_at"), {"c": company})
+    return [dict(r) for r in rows.mappings()]
+
+
+def active_billed(conn: Connection, company: str) -> pd.DataFrame:
+    rows = conn.execute(text(
+        "SELECT booking_number, invoice_number, content_hash, charge_type, amount, currency, "
+        "booking_row FROM billed_orders WHERE financial_company = :c AND active = 1"),
+        {"c": company}).mappings().all()
+    cols = ["booking_number", "invoice_number", "content_hash", "charge_type", "amount",
+            "currency", "booking_row"]
+    return pd.DataFrame([dict(r) for r in rows], columns=cols).astype(
+        {"booking_number": "str", "invoice_number": "str", "content_hash": "str"})
+
+
+def invoice_data(conn: Connection, company: str, numbers: list[str]) -> dict[str, dict]:
+    out = {}
+    for number in numbers:
+        row = conn.execute(text("SELECT data, status FROM invoices WHERE financial_company = :c "
+                                "AND invoice_number = :n"), {"c": company, "n": number}).first()
+        if row:
+            out[number] = {**json.loads(row[0]), "status": row[1]}
+    return out
+
+
+def invoice_billed_orders(conn: Connection, company: str, number: str) -> list[str]:
+    rows = conn.execute(text("SELECT booking_number FROM billed_orders WHERE "
+                             "financial_company = :c AND invoice_number = :n AND active = 1"),
+                        {"c": company, "n": number})
+    return [r[0] for r in rows]
+
+
+def runs(conn: Connection, mode: str | None = None) -> list[dict]:
+    q = "SELECT * FROM runs" + (" WHERE mode = :m" if mode else "") + " ORDER BY created_at"
+    return [dict(r) for r in conn.execute(text(q), {"m": mode} if mode else {}).mappings()]
+
+
+# -- writes --------------------------------------------------------------------------------
+
+def next_numbers(conn: Connection, company: str, prefix: str, year: int, count: int) -> list[str]:
+    """Take ``count`` numbers from the gapless series; only a committed transaction keeps them."""
+    if count == 0:
+        return []
+    last = conn.execute(text("SELECT last_number FROM number_series WHERE financial_company = :c "
+                             "AND prefix = :p AND year = :y"),
+                        {"c": company, "p": prefix, "y": year}).scalar()
+    if last is None:
+        last = 0
+        conn.execute(text("INSERT INTO number_series (financial_company, prefix, year, "
+                          "last_number) VALUES (:c, :p, :y, 0)"),
+                     {"c": company, "p": prefix, "y": year})
+    conn.execute(text("UPDATE number_series SET last_number = :n WHERE financial_company = :c "
+                      "AND prefix = :p AND year = :y"),
+                 {"n": last + count, "c": company, "p": prefix, "y": year})
+    return [f"{prefix}-{year}-{n:06d}" for n in range(last + 1, last + count + 1)]
+
+
+def record_run(conn: Connection, run_id: str, company: str, mode: str, status: str,
+               invoice_date: str, parameters: dict, workbook: str | None = None,
+               sha256: str | None = None, staged_path: str | None = None) -> None:
+    conn.execute(text(
+        "INSERT INTO runs (run_id, financial_company, mode, status, invoice_date, parameters, "
+        "workbook, sha256, staged_path, created_at) VALUES (:r, :c, :m, :s, :d, :p, :w, :h, "
+        ":sp, :t)"), {"r": run_id, "c": company, "m": mode, "s": status, "d": invoice_date,
+                      "p": json.dumps(parameters, sort_keys=True), "w": workbook, "h": sha256,
+                      "sp": staged_path, "t": _now()})
+
+
+def set_run_status(conn: Connection, run_id: str, status: str) -> None:
+    conn.execute(text("UPDATE runs SET status = :s WHERE run_id = :r"), {"s": status, "r": run_id})
+
+
+def record_invoices(conn: Connection, company: str, run_id: str, documents: list[dict]) -> None:
+    for d in documents:
+        conn.execute(text(
+            "INSERT INTO invoices (financial_company, invoice_number, document_type, "
+            "linked_invoice_number, run_id, invoice_date, currency, invoice_amount, status, data) "
+            "VALUES (:c, :n, :t, :l, :r, :d, :cur, :a, 'open', :data)"),
+            {"c": company, "n": d["invoice_number"], "t": d["document_type"],
+             "l": d["linked_invoice_number"], "r": run_id, "d": d["invoice_date"],
+             "cur": d["currency"], "a": d["invoice_amount"], "data": json.dumps(d["data"])})
+
+
+def mark_credited(conn: Connection, company: str, numbers: list[str]) -> None:
+    for n in numbers:
+        conn.execute(text("UPDATE invoices SET status = 'credited' WHERE financial_company = :c "
+                          "AND invoice_number = :n"), {"c": company, "n": n})
+        conn.execute(text("UPDATE billed_orders SET active = 0 WHERE financial_company = :c AND "
+                          "invoice_number = :n"), {"c": company, "n": n})
+
+
+def record_billed(conn: Connection, company: str, run_id: str, rows: pd.DataFrame) -> None:
+    params = [{"c": company, "b": r.booking_number, "n": r.invoice_number, "h": r.content_hash,
+               "t": r.charge_type, "a": int(r.amount), "cur": r.currency, "row": r.booking_row,
+               "r": run_id} for r in rows.itertuples(index=False)]
+    if params:
+        conn.execute(text(
+            "INSERT INTO billed_orders (financial_company, booking_number, invoice_number, "
+            "content_hash, charge_type, amount, currency, active, booking_row, run_id) VALUES "
+            "(:c, :b, :n, :h, :t, :a, :cur, 1, :row, :r)"), params)
+
+
+def mark_delivered(conn: Connection, run_id: str, file_name: str, sha256: str) -> None:
+    conn.execute(text("UPDATE runs SET status = 'delivered', delivered_at = :t, workbook = :w, "
+                      "sha256 = :h WHERE run_id = :r"),
+                 {"t": _now(), "w": file_name, "h": sha256, "r": run_id})
+    exists = conn.execute(text("SELECT 1 FROM deliveries WHERE file_name = :f"),
+                          {"f": file_name}).first()
+    if not exists:
+        conn.execute(text("INSERT INTO deliveries (file_name, sha256, run_id, delivered_at) "
+                          "VALUES (:f, :h, :r, :t)"),
+                     {"f": file_name, "h": sha256, "r": run_id, "t": _now()})

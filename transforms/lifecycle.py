@@ -1,0 +1,130 @@
+"""A booking order is billed at most once; a change after billing is credited and re-invoiced.
+
+DESIGN.md §5 "Lifecycle": the state store remembers, per billed order, a content hash of the
+fields that decide what is billed. An order seen again with the same hash is *already billed*.
+With another hash its invoice is credited in full (the ERP's "Gutschreiben und neu fakturieren")
+and every order of that invoice that is still billable is billed again, with its new values.
+
+>>> import pandas as pd
+>>> orders = pd.DataFrame({"booking_number": ["1", "2"], "price": pd.array([100, 200], dtype="Int64")})
+>>> h = content_hash(orders)
+>>> bool(h[0] != h[1]) and len(h[0]) == 64
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from schemas.problems import Reason, concat, problems
+
+#: Fields whose change after billing makes a correction necessary.
+HASH_FIELDS = (
+    "booking_status", "payment_method", "price", "price_currency", "cancellation_fee",
+    "cancellation_fee_currency", "billing_address_id", "po_number", "cost_center", "product_ref",
+    "country_code", "order_date", "service_begin",
+)
+
+#: Prefix of ``source`` for orders restored from the state store (not rows of this input).
+RESTORED = "state:"
+
+
+def _json_lines(frame: pd.DataFrame) -> list[str]:
+    if not len(frame):
+        return []
+    text = frame.to_json(orient="records", lines=True, date_format="iso", date_unit="s")
+    return text.rstrip("\n").split("\n")
+
+
+def content_hash(orders: pd.DataFrame) -> pd.Series:
+    cols = [c for c in HASH_FIELDS if c in orders]
+    lines = _json_lines(orders[cols])
+    return pd.Series([hashlib.sha256(x.encode()).hexdigest() for x in lines], index=orders.index,
+                     dtype="str")
+
+
+def with_state_columns(orders: pd.DataFrame) -> pd.DataFrame:
+    """Add ``content_hash`` and ``booking_row`` (the canonical order as JSON, to re-invoice it
+    later even when a later source no longer carries it)."""
+    base = orders.drop(columns=[c for c in ("content_hash", "booking_row") if c in orders])
+    return base.assign(content_hash=content_hash(base),
+                       booking_row=pd.Series(_json_lines(base), index=base.index, dtype="str"))
+
+
+def restore_orders(rows: list[str], like: pd.DataFrame) -> pd.DataFrame:
+    """Canonical orders back from their stored JSON, typed like ``like``."""
+    if not rows:
+        return like.iloc[0:0]
+    frame = pd.DataFrame([json.loads(r) for r in rows])
+    out = {}
+    for c in like.columns:
+        if c in ("content_hash", "booking_row"):
+            continue
+        s = frame[c] if c in frame else pd.Series([None] * len(frame))
+        dtype = like[c].dtype
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            out[c] = pd.to_datetime(s).dt.tz_localize(None).astype("datetime64[ns]")
+        elif str(dtype) == "Int64":
+            out[c] = pd.array([None if v is None or v != v else int(v) for v in s], dtype="Int64")
+        elif c == "source_row":
+            out[c] = s.astype("int64")
+        else:
+            out[c] = s.astype("str")
+    restored = pd.DataFrame(out)
+    restored["source"] = RESTORED + restored["source"]
+    return with_state_columns(restored)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    to_bill: pd.DataFrame
+    problems: pd.DataFrame
+    credit_invoices: tuple[str, ...]
+
+
+def split(orders: pd.DataFrame, billed: pd.DataFrame, written_off: str = "credit") -> Lifecycle:
+    """Sort this run's valid orders against what is billed already.
+
+    ``billed`` has booking_number, invoice_number, content_hash, booking_row of the active
+    billings. ``written_off = "keep"`` leaves the invoice of an order written off after billing
+    standing (the ERP handles the loss); ``"credit"`` credits it.
+    """
+    known = orders["booking_number"].isin(billed["booking_number"])
+    prior = orders[["booking_number"]].merge(
+        billed[["booking_number", "invoice_number", "content_hash"]].rename(
+            columns={"content_hash": "_old"}), on="booking_number", how="left")
+    prior.index = orders.index
+    same = known & (prior["_old"] == orders["content_hash"])
+    if written_off == "keep":
+        same |= known & (orders["booking_status"] == "WRITTEN_OFF")
+    changed = known & ~same
+    credit = tuple(sorted(prior.loc[changed, "invoice_number"].dropna().unique()))
+    # orders billed on a credited invoice are billed again, changed or not
+    siblings = billed[billed["invoice_number"].isin(credit)]
+    rebill_here = same & orders["booking_number"].isin(siblings["booking_number"])
+    already = same & ~rebill_here
+    already_probs = problems(orders.loc[already], reason=Reason.ALREADY_BILLED.name,
+                             detail=prior.loc[already, "invoice_number"].to_numpy())
+    missing = siblings[~siblings["booking_number"].isin(orders["booking_number"])]
+    restored = restore_orders(list(missing["booking_row"]), orders)
+    to_bill = pd.concat([orders.loc[~already], restored], ignore_index=True)
+    return Lifecycle(to_bill, concat([already_probs]), credit)
+
+
+def billed_records(lines: pd.DataFrame) -> pd.DataFrame:
+    """What the state store keeps per billed line (credit lines are not billings)."""
+    own = lines[lines["charge_type"] != "credit"]
+    return pd.DataFrame({
+        "booking_number": own["booking_number"].to_numpy(),
+        "invoice_number": own["invoice_number"].to_numpy(),
+        "content_hash": own["content_hash"].to_numpy(),
+        "charge_type": own["charge_type"].to_numpy(),
+        "amount": own["amount"].to_numpy(np.int64),
+        "currency": own["currency"].to_numpy(),
+        "booking_row": own["booking_row"].to_numpy(),
+    })
