@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 
 import functools
+import json
 
 import pandas as pd
 from prefect import flow, get_run_logger, task
@@ -23,7 +24,9 @@ from prefect.states import Failed
 from schemas.problems import Reason
 
 from . import job
+from . import final_run, state_store
 from .config import ConfigError, load_config
+from .state_store import StateError, open_store
 from .outbox import DeliveryError
 from .sources.base import SourceError
 from .workbook import WriterError
@@ -39,7 +42,8 @@ class UserError(Exception):
     """A problem the user can fix (source, configuration, outbox); reported without a trace."""
 
 
-USER_ERRORS = (SourceError, ConfigError, DeliveryError, WriterError, ReferenceError)
+USER_ERRORS = (SourceError, ConfigError, DeliveryError, WriterError, ReferenceError, StateError,
+               final_run.CommandError)
 
 
 def _guard(fn):
@@ -79,29 +83,37 @@ def validate_task(ex):
 
 @task(name="bill", cache_policy=NONE)
 @_guard
-def bill_task(valid, problems, config, params, rid):
+def bill_task(orders, problems, ctx, progress=None):
     logger = get_run_logger()
 
-    def progress(t):
+    def log(t):
         logger.info("step %-22s %7.3f s  %d lines", t.step, t.seconds, t.lines)
 
-    billing, _ = job.bill(valid, problems, job.context(config, params, rid), progress)
-    return billing
+    return job.bill(orders, problems, ctx, log)
 
 
 @task(name="render", cache_policy=NONE)
 @_guard
-def render_task(billing, ex, config, params, rid, outbox: str):
-    return job.render(billing, ex, config, params, rid, Path(outbox))
+def render_task(billing, ex, config, params, rid, outbox, staged=None):
+    rendered = job.render(billing, ex, config, params, rid, outbox, staged=staged)
+    get_run_logger().info("rendered %s: sheets %s", rendered.name, ", ".join(
+        rendered.manifest["sheets"]))
+    return rendered
 
 
 @task(name="deliver", cache_policy=NONE)
 @_guard
-def deliver_task(rendered, outbox: str):
-    delivery = job.deliver_rendered(rendered, Path(outbox))
-    get_run_logger().info("%s %s", "already delivered:" if delivery.already_there else "delivered:",
-                          delivery.workbook)
-    return delivery
+def deliver_task(prepared, outbox: str, store):
+    result = final_run.complete(prepared, Path(outbox), store)
+    get_run_logger().info("%s %s", "already delivered:" if result.already_delivered
+                          else "delivered:", result.delivery.workbook if result.delivery
+                          else prepared.run_id)
+    return result
+
+
+def default_state(outbox: str) -> str:
+    """The state store's default: a SQLite file beside the outbox folder."""
+    return str(Path(outbox).resolve().parent / "billing-state.sqlite")
 
 
 def _run_name() -> str:
@@ -147,29 +159,45 @@ def _text(v):
 def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
                 outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
                 cutoff_date: dt.date | None = None, language: str | None = None,
-                draft: bool = True) -> dict:
-    """Bill the booking orders in ``source`` and deliver one workbook into ``outbox``."""
+                draft: bool = True, state: str | None = None) -> dict:
+    """Bill the booking orders in ``source`` and deliver one workbook into ``outbox``.
+
+    A draft has provisional numbers and records nothing as billed; a final run (draft=False)
+    takes gapless numbers and records every billed order in the state store."""
     job.check_validation_enabled()
-    if not draft:
-        return Failed(message="final runs need the state store (gapless invoice numbers), "
-                              "which this version does not have yet; run a draft")
     try:
         cfg = load_config(config)
         params = job.default_params(invoice_date, cutoff_date, language, cfg, draft=draft)
+        store = open_store(state or default_state(outbox))
         ex = _check(extract_task(source))
         valid, problems = _check(validate_task(ex))
         rid = job.run_id(ex, cfg, params)
-        billing = _check(bill_task(valid, problems, cfg, params, rid))
-        rendered = _check(render_task(billing, ex, cfg, params, rid, outbox))
-        delivery = _check(deliver_task(rendered, outbox))
+        prepared = final_run.prepare(
+            ex, valid, problems, cfg, params, Path(outbox), store, rid,
+            bill_fn=lambda *a, **k: _check(bill_task(*a, **k)),
+            render_fn=lambda *a, **k: _check(render_task(*a, **k)))
+        result = _check(deliver_task(prepared, outbox, store))
     except (UserError, *USER_ERRORS) as err:
         get_run_logger().error("%s — nothing was delivered", err)
         return Failed(message=str(err))
-    if isinstance(delivery, UserError):
-        return Failed(message=str(delivery))
-    summary = {**rendered.manifest, "workbook": str(delivery.workbook),
-               "manifest": str(delivery.manifest), "already_delivered": delivery.already_there}
-    _publish(summary, rendered)
-    summary["problems"] = _problem_records(billing.problems, params.language)
-    return summary
+    return summarise(result, store, params)
 
+
+def summarise(result, store, params) -> dict:
+    """The run's summary for the CLI and the UI (publishes the artifacts)."""
+    if result.already_delivered:
+        with store.connect() as conn:
+            rec = state_store.run_record(conn, result.run_id)
+        meta = json.loads(rec["parameters"]) if rec else {}
+        summary = {**meta.get("manifest", {}), "problems": [], "already_delivered": True,
+                   "workbook": str(Path(meta.get("outbox", ".")) / (rec or {}).get("workbook", "")),
+                   "run_status": rec["status"] if rec else None}
+        return summary
+    rendered = result.rendered
+    summary = {**rendered.manifest, "workbook": str(result.delivery.workbook),
+               "manifest": str(result.delivery.manifest),
+               "already_delivered": result.delivery.already_there,
+               "recovered": result.recovered}
+    _publish(summary, rendered)
+    summary["problems"] = _problem_records(result.billing.problems, params.language)
+    return summary

@@ -54,12 +54,123 @@ def parser() -> argparse.ArgumentParser:
                           "(default: the invoice date)")
     run.add_argument("--language", choices=("de", "en"), default=None,
                      help="workbook headers and messages (default: the company's language)")
+    run.add_argument("--final", action="store_true",
+                     help="final run: gapless invoice numbers from the company's series, status "
+                          "'printed', every billed order recorded in the state store (default: "
+                          "a draft with provisional numbers that records nothing as billed)")
+    run.add_argument("--state", default=None, metavar="PATH|URL",
+                     help="state store: a SQLite file or postgresql://user@host/db "
+                          "(default: billing-state.sqlite beside the outbox folder)")
     run.add_argument("--json", action="store_true",
                      help="print the run summary as JSON instead of text")
     run.add_argument("--strict", action="store_true",
                      help="exit with code 1 when any row was rejected")
     run.add_argument("--quiet", action="store_true", help="print only problems and the result")
+    _state_commands(sub)
     return p
+
+
+def _state_option(cmd) -> None:
+    cmd.add_argument("--state", default=None, metavar="PATH|URL",
+                     help="state store (default: billing-state.sqlite beside out/outbox)")
+
+
+def _state_commands(sub) -> None:
+    credit = sub.add_parser(
+        "credit", help="credit a final invoice in full, optionally re-invoicing it",
+        description="Issue a credit note that negates a final invoice exactly and references "
+                    "it; with --reinvoice also a new invoice for the same booking orders "
+                    "(the ERP's 'Gutschreiben und neu fakturieren'). Delivers a final workbook.")
+    credit.add_argument("--invoice", required=True, metavar="NUMBER",
+                        help="the final invoice number, e.g. RE-2026-000017")
+    credit.add_argument("--reinvoice", action="store_true",
+                        help="also issue a new invoice for its booking orders")
+    credit.add_argument("--invoice-date", type=_date, default=None, metavar="YYYY-MM-DD",
+                        help="date of the credit note (default: today)")
+    credit.add_argument("--config", default=str(ROOT / "sample_data"),
+                        help="configuration folder (default: sample_data/)")
+    credit.add_argument("--outbox", default="out/outbox", help="outbox folder")
+    credit.add_argument("--language", choices=("de", "en"), default=None,
+                        help="workbook language (default: the company's)")
+    _state_option(credit)
+    redate = sub.add_parser(
+        "redate", help="make a draft again for another invoice date",
+        description="Re-date a draft: bill the same source again for a new invoice date (all "
+                    "amounts recomputed with that date's exchange and tax rates) and discard "
+                    "the old draft.")
+    redate.add_argument("--run", required=True, help="run id of the draft (see 'runs')")
+    redate.add_argument("--invoice-date", type=_date, required=True, metavar="YYYY-MM-DD",
+                        help="the new invoice date")
+    redate.add_argument("--source", default=None,
+                        help="read the orders from here instead (needed for a database "
+                             "source: its password is not stored)")
+    _state_option(redate)
+    discard = sub.add_parser(
+        "discard", help="discard a draft (undo composition)",
+        description="Discard a draft: its workbook and manifest move to <outbox>/discarded/ "
+                    "and its orders stay unbilled.")
+    discard.add_argument("--run", required=True, help="run id of the draft (see 'runs')")
+    _state_option(discard)
+    runs = sub.add_parser("runs", help="list the runs in the state store",
+                          description="List draft and final runs with status and workbook.")
+    _state_option(runs)
+
+
+def _open_state(args, outbox: str = "out/outbox"):
+    from .state_store import open_store
+    return open_store(args.state or str(Path(outbox).resolve().parent / "billing-state.sqlite"))
+
+
+def _state_main(args) -> int:
+    from . import commands, final_run, job, state_store
+    from .config import ConfigError, load_config
+    from .outbox import DeliveryError
+    from .sources.base import SourceError
+    from .state_store import StateError
+
+    try:
+        if args.command == "runs":
+            store = _open_state(args)
+            with store.connect() as conn:
+                for r in state_store.runs(conn):
+                    print(f"{r['run_id']}  {r['mode']:5}  {r['status']:9}  {r['invoice_date']}  "
+                          f"{r['workbook'] or ''}")
+            return 0
+        if args.command == "discard":
+            moved = commands.discard(_open_state(args), args.run)
+            print(f"discarded draft {args.run.upper()}" + "".join(f"\n  moved to {m}"
+                                                             for m in moved))
+            return 0
+        if args.command == "redate":
+            result = commands.redate(_open_state(args), args.run, args.invoice_date, args.source)
+            print(f"draft {args.run.upper()} re-dated to {args.invoice_date}: "
+                  f"{result.delivery.workbook if result.delivery else result.run_id}")
+            return 0
+        if args.command == "credit":
+            config = load_config(args.config)
+            params = job.default_params(args.invoice_date, None, args.language, config,
+                                        draft=False)
+            result = final_run.credit_on_demand(args.invoice, args.reinvoice, config, params,
+                                                Path(args.outbox),
+                                                _open_state(args, args.outbox))
+            if result.already_delivered:
+                print(f"already delivered (run {result.run_id})")
+                return 0
+            from transforms.currencies import exponent
+            from transforms.money import to_decimal
+            inv = result.rendered.tables["invoices"]
+            for r in inv.itertuples(index=False):
+                linked = r.linked_invoice_number if isinstance(r.linked_invoice_number, str) \
+                    else ""
+                amount = to_decimal(r.invoice_amount, exponent(r.currency))
+                print(f"{r.invoice_number}  {r.document_type}  {r.currency} {amount}  "
+                      f"{linked}".rstrip())
+            print(f"Delivered: {result.delivery.workbook}")
+            return 0
+    except (final_run.CommandError, ConfigError, StateError, DeliveryError, SourceError) as err:
+        print(f"billing-export: error: {err}", file=sys.stderr)
+        return 2
+    return 2
 
 
 def _environment(quiet: bool) -> None:
@@ -95,11 +206,15 @@ def _print_summary(s: dict, out) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("credit", "redate", "discard", "runs"):
+        _environment(True)
+        return _state_main(args)
     _environment(args.quiet)
     from .billing_run import billing_run
     state = billing_run(source=args.source, config=args.config, outbox=args.outbox,
                         invoice_date=args.invoice_date, cutoff_date=args.cutoff_date,
-                        language=args.language, return_state=True)
+                        language=args.language, draft=not args.final, state=args.state,
+                        return_state=True)
     if not state.is_completed():
         print(f"billing-export: error: {state.message}", file=sys.stderr)
         print("Nothing was delivered.", file=sys.stderr)

@@ -21,7 +21,9 @@ from typing import Callable
 
 import pandas as pd
 
-from schemas.problems import concat
+import hashlib
+
+from schemas.problems import concat, empty_problems
 from schemas.settings import RunParameters
 from schemas.workbook import INVOICES, LINES, TAXES
 from transforms import lifecycle
@@ -29,10 +31,12 @@ from transforms.billing import Billing
 from transforms.credit import as_records, credit_notes
 from transforms.numbering import apply_numbers, final_order
 from transforms.periods import fiscal, tax_period
+from transforms.parse import parse_booking_orders
 from transforms.pipeline import output_tables
 
 from . import job, state_store
 from .config import Config
+from .sources.base import Extract
 from .outbox import Delivery, DeliveryError, deliver, sha256_file, write_manifest
 from .state_store import StateStore
 
@@ -115,49 +119,148 @@ def documents(tables: dict[str, pd.DataFrame]) -> list[dict]:
     return out
 
 
-def run_final(source: str, config: Config, params: RunParameters, outbox: Path,
-              store: StateStore, failpoint: Failpoint = _no_failpoint,
-              progress=None) -> FinalResult:
-    job.check_validation_enabled()
+OrdersFn = Callable[[object, pd.DataFrame], "lifecycle.Lifecycle"]
+
+
+@dataclass
+class Prepared:
+    """A run billed, rendered and committed (or found delivered already), not yet delivered."""
+    run_id: str
+    rendered: job.Rendered | None
+    billing: Billing | None
+    digest: str | None
+    already_delivered: bool
+    recovered: list[str]
+
+
+def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: Config,
+            params: RunParameters, outbox: Path, store: StateStore, rid: str,
+            select: Callable | None = None, failpoint: Failpoint = _no_failpoint,
+            progress=None, bill_fn=None, render_fn=None) -> Prepared:
+    """Bill ``orders`` against the state store under its lock and commit. A final run takes
+    numbers and records what it billed; a draft shows the same (already billed, credit notes)
+    with provisional numbers and records only that the draft exists. ``select(conn, orders,
+    billed)`` may replace the usual lifecycle split (credit on demand); ``bill_fn`` and
+    ``render_fn`` let the Prefect flow run those stages as tasks."""
+    bill_fn = bill_fn or job.bill
+    render_fn = render_fn or job.render
     s = config.settings
-    ex = job.extract(source)
-    valid, problems = job.validate(ex)
-    rid = job.run_id(ex, config, params)
+    final = not params.draft
     outbox.mkdir(parents=True, exist_ok=True)
     with store.locked(s.code) as conn:
         recovered = recover_pending(conn, s.code, outbox)
         previous = state_store.run_record(conn, rid)
-        if previous and previous["status"] == "delivered":
-            return FinalResult(rid, None, None, None, True, recovered)
+        if final and previous and previous["status"] == "delivered":
+            return Prepared(rid, None, None, previous["sha256"], True, recovered)
+        if previous and previous["status"] == "discarded":
+            raise CommandError(f"draft {rid} was discarded; change the invoice date or the "
+                               "source to bill these orders again")
         billed = state_store.active_billed(conn, s.code)
-        orders = lifecycle.with_state_columns(valid)
-        life = lifecycle.split(orders, billed, s.written_off)
-        billing, _ = job.bill(life.to_bill, concat([problems, life.problems]),
-                              job.context(config, params, rid), progress)
+        state_orders = lifecycle.with_state_columns(orders)
+        life = (select or (lambda c, o, b: lifecycle.split(o, b, s.written_off)))(
+            conn, state_orders, billed)
+        billing, _ = bill_fn(life.to_bill, concat([problems, life.problems]),
+                             job.context(config, params, rid), progress)
         originals = state_store.invoice_data(conn, s.code, list(life.credit_invoices))
         billing = append_credit_notes(billing, originals, params, config, rid)
-        order = final_order(billing.invoices)
-        numbers = state_store.next_numbers(conn, s.code, s.invoice_number_prefix,
-                                           params.invoice_date.year, len(order))
-        billing = apply_numbers(billing, dict(zip(order, numbers)), status="printed")
-        rendered = job.render(billing, ex, config, params, rid, outbox,
-                              staged=staged_path(outbox, job.file_name(config, params, rid)))
+        if final:
+            order = final_order(billing.invoices)
+            numbers = state_store.next_numbers(conn, s.code, s.invoice_number_prefix,
+                                               params.invoice_date.year, len(order))
+            billing = apply_numbers(billing, dict(zip(order, numbers)), status="printed")
+        name = job.file_name(config, params, rid)
+        rendered = render_fn(billing, ex, config, params, rid, outbox,
+                             staged=staged_path(outbox, name))
         failpoint("after_render")
         digest = sha256_file(rendered.path)
         meta = {"source": ex.name, "outbox": str(outbox.resolve()), "manifest": rendered.manifest,
                 "invoice_date": params.invoice_date.isoformat(),
-                "cutoff_date": params.cutoff_date.isoformat(), "language": params.language}
-        state_store.record_run(conn, rid, s.code, "final", "pending",
-                               params.invoice_date.isoformat(), meta, rendered.name, digest,
-                               str(rendered.path))
-        state_store.record_invoices(conn, s.code, rid, documents(output_tables(billing,
-                                                                              params.language)))
-        state_store.mark_credited(conn, s.code, list(life.credit_invoices))
-        state_store.record_billed(conn, s.code, rid, lifecycle.billed_records(billing.lines))
+                "cutoff_date": params.cutoff_date.isoformat(), "language": params.language,
+                "location": ex.location or ex.name, "config": str(config.folder.resolve())}
+        if previous is None:
+            state_store.record_run(conn, rid, s.code, "final" if final else "draft", "pending",
+                                   params.invoice_date.isoformat(), meta, rendered.name, digest,
+                                   str(rendered.path))
+        if final:
+            state_store.record_invoices(conn, s.code, rid,
+                                        documents(output_tables(billing, params.language)))
+            state_store.mark_credited(conn, s.code, list(life.credit_invoices))
+            state_store.record_billed(conn, s.code, rid, lifecycle.billed_records(billing.lines))
         failpoint("before_commit")
     failpoint("after_commit")
-    delivery = job.deliver_rendered(rendered, outbox)
+    return Prepared(rid, rendered, billing, digest, False, recovered)
+
+
+def complete(prepared: Prepared, outbox: Path, store: StateStore,
+             failpoint: Failpoint = _no_failpoint) -> FinalResult:
+    """Move the committed workbook into the outbox and mark the run delivered."""
+    if prepared.already_delivered:
+        return FinalResult(prepared.run_id, None, None, None, True, prepared.recovered)
+    delivery = job.deliver_rendered(prepared.rendered, outbox)
     failpoint("after_deliver")
     with store.connect() as conn:
-        state_store.mark_delivered(conn, rid, rendered.name, digest)
-    return FinalResult(rid, delivery, rendered, billing, False, recovered)
+        state_store.mark_delivered(conn, prepared.run_id, prepared.rendered.name,
+                                   prepared.digest)
+    return FinalResult(prepared.run_id, delivery, prepared.rendered, prepared.billing, False,
+                       prepared.recovered)
+
+
+def run_with_state(ex, orders, problems, config, params, outbox, store, rid, select=None,
+                   failpoint: Failpoint = _no_failpoint, progress=None) -> FinalResult:
+    prepared = prepare(ex, orders, problems, config, params, outbox, store, rid, select,
+                       failpoint, progress)
+    return complete(prepared, outbox, store, failpoint)
+
+
+def run_final(source: str, config: Config, params: RunParameters, outbox: Path,
+              store: StateStore, failpoint: Failpoint = _no_failpoint,
+              progress=None) -> FinalResult:
+    """Bill one source against the state store (draft or final, as ``params.draft`` says)."""
+    job.check_validation_enabled()
+    ex = job.extract(source)
+    valid, problems = job.validate(ex)
+    rid = job.run_id(ex, config, params)
+    return run_with_state(ex, valid, problems, config, params, outbox, store, rid,
+                          failpoint=failpoint, progress=progress)
+
+
+def credit_on_demand(number: str, reinvoice: bool, config: Config, params: RunParameters,
+                     outbox: Path, store: StateStore, failpoint: Failpoint = _no_failpoint
+                     ) -> FinalResult:
+    """Credit one final invoice in full and, with ``reinvoice``, bill its orders again as they
+    were billed (the ERP's "Gutschreiben und neu fakturieren" on demand)."""
+    s = config.settings
+    with store.connect() as conn:
+        data = state_store.invoice_data(conn, s.code, [number]).get(number)
+        if data is None:
+            raise CommandError(f"invoice {number} is not in the state store of company {s.code}")
+        if data["status"] != "open" or data["invoice"]["document_type"] != "invoice":
+            raise CommandError(f"{number} cannot be credited: it is a "
+                               f"{data['invoice']['document_type']} with status {data['status']}")
+        billed = state_store.active_billed(conn, s.code)
+    mine = billed[billed["invoice_number"] == number]
+    payload = json.dumps({"credit": number, "reinvoice": reinvoice,
+                          "rows": sorted(mine["booking_row"])}, sort_keys=True).encode()
+    ex = Extract(pd.DataFrame(), f"state:{number}", hashlib.sha256(payload).hexdigest(), 0)
+    h = hashlib.sha256(payload + config.checksum.encode() + params.invoice_date.isoformat()
+                       .encode() + str(params.draft).encode())
+    rid = h.hexdigest()[:8].upper()
+
+    def select(conn, orders, billed_now):
+        rows = billed_now[billed_now["invoice_number"] == number]
+        restored = (lifecycle.restore_orders(list(rows["booking_row"]), orders)
+                    if reinvoice else orders)
+        return lifecycle.Lifecycle(restored, empty_problems(), (number,))
+
+    return run_with_state(ex, _canonical_empty(), empty_problems(), config, params, outbox,
+                          store, rid, select=select, failpoint=failpoint)
+
+
+def _canonical_empty() -> pd.DataFrame:
+    """An empty frame of canonical booking orders, typed as the parser types them."""
+    return parse_booking_orders(pd.DataFrame({"source": pd.Series(dtype="str"),
+                                              "source_row": pd.Series(dtype="int64")}))[0]
+
+
+class CommandError(Exception):
+    """A command cannot be carried out as asked (unknown invoice, wrong status)."""

@@ -7,6 +7,7 @@ inputs give the same run id, file name and bytes, and delivering them again is a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -59,11 +60,24 @@ def extract(location: str, since: dt.datetime | None = None) -> Extract:
     kind = source_kind(location)
     if kind == "database":
         from .sources import openolat_db
-        return openolat_db.read(str(location), since=since)
-    if kind == "xlsx":
+        ex = openolat_db.read(str(location), since=since)
+    elif kind == "xlsx":
         from .sources import openolat_xlsx
-        return openolat_xlsx.read(str(location))
-    return csv_file.read(str(location))
+        ex = openolat_xlsx.read(str(location))
+    else:
+        ex = csv_file.read(str(location))
+    return dataclasses.replace(ex, location=public_location(str(location)))
+
+
+def public_location(location: str) -> str:
+    """A source location fit to log and store: an absolute path, or a URL without password."""
+    if "://" in location:
+        from sqlalchemy.engine import make_url
+        try:
+            return make_url(location).render_as_string(hide_password=True)
+        except Exception:  # noqa: BLE001 - a location we cannot parse is not shown
+            return "<database>"
+    return str(Path(location).resolve())
 
 
 def validate(ex: Extract) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -30,6 +30,7 @@ class Extract:
     checksum: str  # sha256 of the bytes read
     rows: int
     ignored_columns: tuple[str, ...] = ()
+    location: str | None = None  # where it was read from, password hidden (set by job.extract)
 
 
 class Source(Protocol):

@@ -1,0 +1,72 @@
+"""The ERP invoice session's commands for drafts: re-date and discard ("undo composition").
+
+A draft is only a proposal: nothing in it is recorded as billed, so it can be dropped or made
+again for another invoice date (every amount then follows that date's exchange and tax rates).
+Final invoices are corrected with a credit note instead (``final_run.credit_on_demand``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from . import final_run, job, state_store
+from .config import load_config
+from .final_run import CommandError
+from .outbox import manifest_name
+from .state_store import StateStore
+
+
+def _draft(store: StateStore, run_id: str) -> dict:
+    with store.connect() as conn:
+        rec = state_store.run_record(conn, run_id.upper())
+    if rec is None:
+        raise CommandError(f"no run {run_id} in the state store")
+    if rec["mode"] != "draft":
+        raise CommandError(f"run {run_id} is a final run; correct its invoices with "
+                           "'billing-export credit --invoice …'")
+    if rec["status"] == "discarded":
+        raise CommandError(f"draft {run_id} is already discarded")
+    return rec
+
+
+def discard(store: StateStore, run_id: str) -> list[Path]:
+    """Mark a draft discarded and move its workbook and manifest to ``<outbox>/discarded/``,
+    so the invoicing system no longer sees it. Returns the moved files."""
+    rec = _draft(store, run_id)
+    meta = json.loads(rec["parameters"])
+    outbox = Path(meta["outbox"])
+    target = outbox / "discarded"
+    target.mkdir(parents=True, exist_ok=True)
+    moved = []
+    for name in (rec["workbook"], manifest_name(rec["workbook"])):
+        src = outbox / name
+        if src.exists():
+            os.replace(src, target / name)
+            moved.append(target / name)
+    with store.connect() as conn:
+        state_store.set_run_status(conn, rec["run_id"], "discarded")
+    return moved
+
+
+def redate(store: StateStore, run_id: str, invoice_date: dt.date,
+           source: str | None = None) -> final_run.FinalResult:
+    """Make the draft again for ``invoice_date`` from the same source and settings, then
+    discard the old one. A database source is given again with ``source`` (its password is
+    not stored)."""
+    rec = _draft(store, run_id)
+    meta = json.loads(rec["parameters"])
+    location = source or meta["location"]
+    config = load_config(meta["config"])
+    cutoff = dt.date.fromisoformat(meta["cutoff_date"])
+    old_date = dt.date.fromisoformat(meta["invoice_date"])
+    # a cutoff that followed the invoice date follows the new one; an explicit one stays
+    new_cutoff = invoice_date if cutoff == old_date else cutoff
+    params = job.default_params(invoice_date, new_cutoff, meta["language"], config, draft=True)
+    if invoice_date == old_date:
+        raise CommandError(f"draft {run_id} is already dated {invoice_date}")
+    result = final_run.run_final(location, config, params, Path(meta["outbox"]), store)
+    discard(store, run_id)
+    return result
