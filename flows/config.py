@@ -15,7 +15,8 @@ import pandas as pd
 
 from schemas.reference import REQUIRED_TABLES, TABLES
 from schemas.settings import SettingError, Settings, parse_settings
-from transforms.reference import ReferenceError, TableProblem, cross_check, parse_table
+from transforms.reference import (SOURCE_ROWS, ReferenceError, TableProblem, cross_check,
+                                  parse_table)
 
 
 class ConfigError(Exception):
@@ -32,8 +33,9 @@ class Config:
 
 def read_csv_text(path: Path) -> pd.DataFrame:
     try:
+        # blank lines are kept (and skipped later) so that row numbers match the file
         return pd.read_csv(path, dtype="str", keep_default_na=False, encoding="utf-8-sig",
-                           skipinitialspace=False)
+                           skipinitialspace=False, skip_blank_lines=False)
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save it as 'CSV UTF-8'") from None
     except pd.errors.ParserError as err:
@@ -81,4 +83,6 @@ def load_config(location: str | Path) -> Config:
         cross_check(tables, settings, files)
     except ReferenceError as err:
         raise ConfigError(str(err)) from None
+    for table in tables.values():  # row numbers were only needed for the messages above
+        table.attrs.pop(SOURCE_ROWS, None)
     return Config(settings, tables, folder, digest.hexdigest())

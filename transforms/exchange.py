@@ -19,8 +19,11 @@ from .billing import Billing, Context
 def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
     """``wanted`` has rate_type, from_currency, to_currency, date; adds rate, factor and
     valid_from (missing where no rate is valid). Same currency is rate 1, factor 1."""
+    keys = ["rate_type", "from_currency", "to_currency"]
     wanted = wanted.reset_index(drop=True).assign(
-        _pos=lambda f: np.arange(len(f)), date=lambda f: f["date"].astype("datetime64[ns]"))
+        _pos=lambda f: np.arange(len(f)), date=lambda f: f["date"].astype("datetime64[ns]"),
+        # same key dtype as the table even when nothing is wanted (an empty object column)
+        **{c: (lambda f, c=c: f[c].astype("str")) for c in keys})
     probe = wanted.sort_values("date")
     rates = rates.assign(valid_from=rates["valid_from"].astype("datetime64[ns]"))
     found = pd.merge_asof(probe, rates.sort_values("valid_from")[

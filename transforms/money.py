@@ -33,6 +33,8 @@ def _as_int_array(values) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype == object:
         return arr
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        return arr.astype(object)  # Python ints >= 2**63 arrive as uint64; never wrap them
     if not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"money arithmetic needs integers, got {arr.dtype}")
     return arr.astype(np.int64, copy=False)
@@ -94,7 +96,9 @@ def allocate(total, weights, groups) -> np.ndarray:
     w_sum = pd.Series(weights).groupby(groups.values, sort=False).transform("sum").to_numpy()
     count = groups.groupby(groups.values, sort=False).transform("size").to_numpy()
     even = w_sum == 0
-    w = np.where(even, 1, np.abs(weights))
+    # weights signed so that the group's weight sum is positive: with weights of one sign this
+    # is |weights|; with mixed signs the floor division below still gives each row its share
+    w = np.where(even, 1, np.where(w_sum < 0, -weights, weights))
     denom = np.where(even, count, np.abs(w_sum))
     sign = np.where(total < 0, -1, 1)
     mag = np.abs(total)
@@ -129,6 +133,9 @@ def to_minor(texts, exponents) -> tuple[np.ndarray, np.ndarray]:
     frac = parts["frac"].fillna("").str.rstrip("0")
     frac_len = frac.str.len().to_numpy().astype(np.int64)
     ok = ok & (frac_len <= exps)
+    # the result must fit int64 (< 10**18): reject, never wrap around
+    int_len = parts["int"].fillna("").str.lstrip("0").str.len().to_numpy().astype(np.int64)
+    ok = ok & (int_len + exps <= 18)
     int_val = pd.to_numeric(parts["int"].where(ok, "0"), errors="coerce").to_numpy().astype(np.int64)
     frac_val = pd.to_numeric(frac.where(ok & (frac_len > 0), "0"), errors="coerce").to_numpy()
     frac_val = frac_val.astype(np.int64)

@@ -42,8 +42,16 @@ class ReferenceError(ValueError):
         super().__init__("\n".join(str(p) for p in problems))
 
 
+#: ``DataFrame.attrs`` key holding each row's line in its file when blank lines were dropped
+SOURCE_ROWS = "source_rows"
+
+
 def _rows(frame, mask):
-    return (np.flatnonzero(np.asarray(mask)) + 2).tolist()  # header is row 1
+    pos = np.flatnonzero(np.asarray(mask))
+    rows = frame.attrs.get(SOURCE_ROWS)
+    if rows is not None and len(rows) == len(frame):
+        return [int(rows[i]) for i in pos]
+    return (pos + 2).tolist()  # header is row 1
 
 
 def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
@@ -55,7 +63,15 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
                                            f"missing column(s) {', '.join(missing)}; expected "
                                            f"header: {','.join(spec)}")])
     raw = raw.reset_index(drop=True)
+    # a blank line (an empty row left in Excel or an editor) is skipped, but the rows after it
+    # keep the row number the user sees in the file
+    empty = pd.concat([_blank(raw[c]) for c in raw.columns], axis=1).all(axis=1) \
+        if len(raw.columns) else pd.Series(False, index=raw.index)
+    source_rows = (np.flatnonzero(~empty.to_numpy()) + 2).tolist()  # header is row 1
+    raw = raw.loc[~empty].reset_index(drop=True)
+    raw.attrs[SOURCE_ROWS] = source_rows
     out = pd.DataFrame(index=raw.index)
+    out.attrs[SOURCE_ROWS] = source_rows
     for col, kind in spec.items():
         s = raw[col] if col in raw else pd.Series([None] * len(raw), dtype="object")
         base, optional = kind.rstrip("?"), kind.endswith("?")
@@ -78,7 +94,8 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
                 found.append(TableProblem(
                     file, r, col, f"not a number with at most {digits} decimals: {v!r}"
                     if digits else f"not a whole number: {v!r}"))
-            out[col] = pd.Series(val, dtype="Int64").where(~blank.to_numpy())
+            # an unreadable number is missing, not 0 (no second, misleading finding)
+            out[col] = pd.Series(val, dtype="Int64").where(~blank.to_numpy() & np.asarray(ok))
         elif base == "bool":
             t = s.astype("str").str.strip().str.lower()
             val = t.map({"true": True, "ja": True, "yes": True, "1": True,
@@ -116,9 +133,12 @@ def _table_checks(name, out, file) -> list[TableProblem]:
         prev_open = ordered.groupby("tax_code")["valid_to"].shift().isna() & \
             ordered.groupby("tax_code").cumcount().gt(0)
         overlap = (prev_end >= ordered["valid_from"]) | prev_open
-        for i in ordered.index[overlap.to_numpy()]:
-            found.append(TableProblem(file, int(i) + 2, "valid_from",
+        for r in _rows(out, out.index.isin(ordered.index[overlap.to_numpy()])):
+            found.append(TableProblem(file, r, "valid_from",
                                       "overlaps the previous period of this tax code"))
+        bad = out["rate"] < 0
+        found += [TableProblem(file, r, "rate", "must not be negative")
+                  for r in _rows(out, bad.fillna(False))]
     if name == "payment_terms":
         for k in (1, 2, 3):
             d, p = out[f"discount_days_{k}"], out[f"discount_percent_{k}"]
@@ -126,6 +146,10 @@ def _table_checks(name, out, file) -> list[TableProblem]:
             found += [TableProblem(file, r, f"discount_days_{k}",
                                    "give both days and percent, or neither")
                       for r in _rows(out, bad)]
+            bad = (p < 0) | (p >= 100 * money.PERCENT_SCALE)
+            found += [TableProblem(file, r, f"discount_percent_{k}",
+                                   "must be at least 0 and below 100")
+                      for r in _rows(out, bad.fillna(False))]
     return found
 
 

@@ -54,10 +54,14 @@ def read(location: str) -> Extract:
         raise SourceError(name, "the file is empty")
     first = text.splitlines()[0]
     delim = _delimiter(first, name)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
+    records = []
     try:
-        records = list(csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True))
+        for record in reader:
+            records.append(record)
     except csv.Error as err:
-        raise SourceError(name, f"not readable as CSV: {err}") from None
+        # name the line the reader stopped on, so a broken quote can be found
+        raise SourceError(name, f"not readable as CSV: {err}", row=reader.line_num) from None
     header, body = records[0], records[1:]
     hmap = map_headers(header)
     if hmap.missing:
