@@ -111,6 +111,11 @@ def deliver_task(prepared, outbox: str, store):
     return result
 
 
+def previous_month_end(today: dt.date) -> dt.date:
+    """Last day of the month before ``today``'s."""
+    return today.replace(day=1) - dt.timedelta(days=1)
+
+
 def default_state(outbox: str) -> str:
     """The state store's default: a SQLite file beside the outbox folder."""
     return str(Path(outbox).resolve().parent / "billing-state.sqlite")
@@ -118,7 +123,9 @@ def default_state(outbox: str) -> str:
 
 def _run_name() -> str:
     p = flow_run.parameters
-    date = p.get("invoice_date") or dt.date.today()
+    date = p.get("invoice_date") or (previous_month_end(dt.date.today())
+                                     if p.get("billing_period") == "previous_month"
+                                     else dt.date.today())
     return f"billing-run {date} {'draft' if p.get('draft', True) else 'final'}"
 
 
@@ -159,12 +166,17 @@ def _text(v):
 def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
                 outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
                 cutoff_date: dt.date | None = None, language: str | None = None,
-                draft: bool = True, state: str | None = None) -> dict:
+                draft: bool = True, state: str | None = None,
+                billing_period: str | None = None) -> dict:
     """Bill the booking orders in ``source`` and deliver one workbook into ``outbox``.
 
     A draft has provisional numbers and records nothing as billed; a final run (draft=False)
-    takes gapless numbers and records every billed order in the state store."""
+    takes gapless numbers and records every billed order in the state store.
+    ``billing_period="previous_month"`` (the monthly schedule) dates the invoices on the last
+    day of the previous month when no invoice date is given."""
     job.check_validation_enabled()
+    if invoice_date is None and billing_period == "previous_month":
+        invoice_date = previous_month_end(dt.date.today())
     try:
         cfg = load_config(config)
         params = job.default_params(invoice_date, cutoff_date, language, cfg, draft=draft)
