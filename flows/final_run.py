@@ -34,7 +34,7 @@ from transforms.periods import fiscal, tax_period
 from transforms.parse import parse_booking_orders
 from transforms.pipeline import output_tables
 
-from . import job, state_store
+from . import job, qrbills, state_store
 from .config import Config
 from .sources.base import Extract
 from .outbox import Delivery, DeliveryError, deliver, sha256_file, write_manifest
@@ -74,6 +74,9 @@ def recover_pending(conn, company: str, outbox: Path) -> list[str]:
                 raise DeliveryError(f"{final}: differs from what run {run['run_id']} recorded; "
                                     "it is never overwritten — check the outbox by hand")
         elif staged.exists() and sha256_file(staged) == digest:
+            qr = meta.get("qr_staged")
+            if qr and Path(qr).exists():
+                qrbills.place_folder(Path(qr), final.parent / qrbills.folder_name(name))
             deliver(staged, final.parent, name, meta["manifest"])
         else:
             raise DeliveryError(f"run {run['run_id']} committed {name} but neither the workbook "
@@ -167,7 +170,8 @@ def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: C
             order = final_order(billing.invoices)
             numbers = state_store.next_numbers(conn, s.code, s.invoice_number_prefix,
                                                params.invoice_date.year, len(order))
-            billing = apply_numbers(billing, dict(zip(order, numbers)), status="printed")
+            billing = apply_numbers(billing, dict(zip(order, numbers)), status="printed",
+                                    company=s.code, qr=s.qr_iban is not None)
         name = job.file_name(config, params, rid)
         rendered = render_fn(billing, ex, config, params, rid, outbox,
                              staged=staged_path(outbox, name))
@@ -176,7 +180,8 @@ def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: C
         meta = {"source": ex.name, "outbox": str(outbox.resolve()), "manifest": rendered.manifest,
                 "invoice_date": params.invoice_date.isoformat(),
                 "cutoff_date": params.cutoff_date.isoformat(), "language": params.language,
-                "location": ex.location or ex.name, "config": str(config.folder.resolve())}
+                "location": ex.location or ex.name, "config": str(config.folder.resolve()),
+                "qr_staged": str(rendered.qr_staged) if rendered.qr_staged else None}
         if previous is None:
             state_store.record_run(conn, rid, s.code, "final" if final else "draft", "pending",
                                    params.invoice_date.isoformat(), meta, rendered.name, digest,

@@ -11,6 +11,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,11 +28,11 @@ from transforms.pipeline import bill, output_tables
 from transforms.reconcile import billed_rows, reconciliation, row_buckets
 from transforms.validate import validate_booking_orders
 
+from . import qrbills
 from .config import Config
 from .outbox import Delivery, deliver
 from .sources import csv_file
 from .sources.base import Extract, SourceError
-from transforms.pipeline import bill  # noqa: F401  (re-exported for callers)
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, write_workbook
 
 
@@ -102,6 +103,7 @@ class Rendered:
     manifest: dict
     tables: dict[str, pd.DataFrame]
     cut_cells: list = field(default_factory=list)
+    qr_staged: Path | None = None  # folder of QR-bill SVGs to deliver beside the workbook
 
 
 def parameters_table(params: RunParameters, config: Config, rid: str) -> dict[str, str]:
@@ -178,7 +180,14 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
                             f"{config.settings.name} {params.invoice_date}", max_rows, max_text)
     man = manifest(billing, tables, name, rid, params, ex.rows)
     man["sheets"] = report.sheets
-    return Rendered(path, name, man, tables, report.cut_cells)
+    qr_staged = None
+    if config.settings.qr_bill:
+        qr_staged = path.with_name(f".{qrbills.folder_name(name)}{path.suffix}")
+        if qr_staged.exists():
+            shutil.rmtree(qr_staged)
+        man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
+            qr_staged, output_tables(billing, lang)["invoices"], config.settings, lang)}
+    return Rendered(path, name, man, tables, report.cut_cells, qr_staged)
 
 
 def _count_cut(tables, max_text) -> int:
@@ -192,6 +201,10 @@ def _count_cut(tables, max_text) -> int:
 
 
 def deliver_rendered(rendered: Rendered, outbox: Path) -> Delivery:
+    """QR-bills first, then the workbook, then its manifest: the manifest's arrival means all
+    of the delivery is there."""
+    if rendered.qr_staged is not None and rendered.qr_staged.exists():
+        qrbills.place_folder(rendered.qr_staged, outbox / qrbills.folder_name(rendered.name))
     return deliver(rendered.path, outbox, rendered.name, rendered.manifest)
 
 

@@ -50,6 +50,9 @@ class Reason(Enum):
                         "no exchange rate {detail} on the exchange rate date")
     UNKNOWN_PAYMENT_TERMS = (REJECTED, "unbekannte Zahlungsbedingung {detail}",
                              "unknown payment terms {detail}")
+    INVALID_VAT_ID = (REJECTED, "MWST-/USt-IdNr. des Kunden {detail} ist ungültig "
+                      "(customers.csv)", "VAT id of customer {detail} is not valid "
+                      "(customers.csv)")
     INVALID = (REJECTED, "ungültiger Wert ({detail})", "invalid value ({detail})")
     NOT_INVOICE_METHOD = (NOT_BILLABLE, "keine Zahlung per Rechnung", "not paid by invoice")
     STATUS_NOT_BILLABLE = (NOT_BILLABLE, "Buchungsstatus wird nicht verrechnet",

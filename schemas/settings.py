@@ -77,6 +77,37 @@ def _increments(key, v):
     return out
 
 
+def _iban(key, v):
+    from stdnum import iban
+    from stdnum.exceptions import ValidationError
+    if not isinstance(v, str):
+        raise SettingError(f"{key}: expected an IBAN in quotes, got {v!r}")
+    try:
+        return iban.compact(iban.validate(v))
+    except ValidationError as err:
+        raise SettingError(f"{key}: not a valid IBAN ({err.message}): {v!r}") from None
+
+
+def _qr_iban(key, v):
+    number = _iban(key, v)
+    if number[:2] not in ("CH", "LI") or not 30000 <= int(number[4:9]) <= 31999:
+        raise SettingError(f"{key}: not a QR-IBAN (a Swiss or Liechtenstein IBAN whose bank "
+                           f"number is 30000–31999): {v!r}")
+    return number
+
+
+def _address(key, v):
+    needed = ("street", "postal_code", "city", "country")
+    if not isinstance(v, dict) or any(not isinstance(v.get(k), str) or not v[k].strip()
+                                      for k in needed):
+        raise SettingError(f"{key}: expected a table with {', '.join(needed)} (and optional "
+                           f"house_number), got {v!r}")
+    unknown = sorted(set(v) - {*needed, "house_number"})
+    if unknown:
+        raise SettingError(f"{key}.{unknown[0]}: unknown field")
+    return {k: str(val).strip() for k, val in v.items()}
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -121,6 +152,15 @@ SETTINGS: tuple[Setting, ...] = (
             "rounding increment of the invoice amount per currency (none: off)"),
     Setting("written_off", "credit", '"credit"', _choice("credit", "keep"),
             "an order written off after billing: credit its invoice, or keep the invoice"),
+    Setting("iban", None, '"CH93 0076 2011 6238 5295 7"', _iban,
+            "creditor IBAN the customers pay into (checked, check digits included)"),
+    Setting("qr_iban", None, '"CH44 3199 9123 0008 8901 2"', _qr_iban,
+            "QR-IBAN: when set, invoices get QR references instead of RF creditor references"),
+    Setting("qr_bill", False, "false", _bool,
+            "write a Swiss QR-bill (SVG) per CHF/EUR invoice beside the workbook"),
+    Setting("address", None, '{ street = "Bahnhofstrasse", house_number = "1", '
+            'postal_code = "8001", city = "Zürich", country = "CH" }', _address,
+            "structured creditor address for QR-bills"),
 )
 
 
@@ -144,6 +184,10 @@ class Settings:
     max_rate_age_days: int = 10
     cash_rounding: dict = field(default_factory=dict)
     written_off: str = "credit"
+    iban: str | None = None
+    qr_iban: str | None = None
+    qr_bill: bool = False
+    address: dict | None = None
 
 
 def parse_settings(table: dict) -> Settings:
@@ -159,6 +203,10 @@ def parse_settings(table: dict) -> Settings:
         elif s.default is REQUIRED:
             raise SettingError(f"{s.name}: required setting is missing (example: "
                                f"{s.name} = {s.example})")
+    if values.get("qr_bill") and not (values.get("qr_iban") or values.get("iban")):
+        raise SettingError("qr_bill: needs iban or qr_iban (the account on the QR-bill)")
+    if values.get("qr_bill") and not values.get("address"):
+        raise SettingError("qr_bill: needs address (QR-bills carry structured addresses only)")
     return Settings(**values)
 
 

@@ -1,43 +1,61 @@
 """Country of a billing address: OpenOlat stores free text, the rules need ISO 3166 alpha-2.
 
-Only names an accountant would recognise are mapped; anything else stays unknown and the row
-is rejected rather than guessed (DESIGN.md §4).
+Names come from pycountry's ISO 3166 data with its German, French, Italian and English
+translations (shipped with the package, offline), plus the alpha-2 and alpha-3 codes and a few
+names people write ("Schweiz", "USA", "England"). Anything else stays unknown and the row is
+rejected rather than guessed (DESIGN.md §4).
 
->>> normalise(pd.Series(["Schweiz", " ch", "Deutschland", "Atlantis", None])).tolist()
-['CH', 'CH', 'DE', None, None]
+>>> normalise(pd.Series(["Schweiz", " ch", "Deutschland", "Suisse", "Atlantis", None])).tolist()
+['CH', 'CH', 'DE', 'CH', None, None]
 """
 
 from __future__ import annotations
 
-import pandas as pd
+import functools
+import gettext
+import re
+import unicodedata
 
-_NAMES = {
-    "CH": "schweiz suisse svizzera svizra switzerland confoederatio helvetica che",
-    "DE": "deutschland germany allemagne germania deu brd",
-    "AT": "österreich oesterreich austria autriche aut",
-    "LI": "liechtenstein lie",
-    "FR": "frankreich france francia fra",
-    "IT": "italien italy italie italia ita",
-    "NL": "niederlande netherlands nederland pays-bas nld holland",
-    "BE": "belgien belgium belgique belgië bel",
-    "LU": "luxemburg luxembourg lux",
-    "ES": "spanien spain espagne españa esp",
-    "GB": "grossbritannien großbritannien vereinigtes_königreich united_kingdom uk "
-          "great_britain england gbr",
-    "US": "usa vereinigte_staaten united_states united_states_of_america",
-    "JP": "japan japon jpn",
-    "PL": "polen poland polska pol",
-    "SE": "schweden sweden sverige swe",
-    "DK": "dänemark daenemark denmark danmark dnk",
+import pandas as pd
+import pycountry
+
+_EXTRA = {
+    "CH": ("Svizra", "Confoederatio Helvetica", "Schweizerische Eidgenossenschaft"),
+    "DE": ("BRD", "Bundesrepublik Deutschland"),
+    "GB": ("Grossbritannien", "Großbritannien", "England", "UK", "Great Britain",
+           "Vereinigtes Königreich"),
+    "US": ("USA", "Vereinigte Staaten", "United States of America"),
+    "NL": ("Holland",),
+    "LI": ("Fürstentum Liechtenstein",),
+    "AT": ("Oesterreich",),
 }
 
-_LOOKUP = {code.lower(): code for code in _NAMES}
-for _code, _names in _NAMES.items():
-    for _n in _names.split():
-        _LOOKUP[_n.replace("_", " ")] = _code
+
+def _key(text: str) -> str:
+    text = unicodedata.normalize("NFC", str(text)).strip().casefold()
+    return re.sub(r"\s+", " ", text)
+
+
+@functools.lru_cache(maxsize=1)
+def _lookup() -> dict[str, str]:
+    table: dict[str, str] = {}
+    translations = [gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang],
+                                        fallback=True) for lang in ("de", "fr", "it")]
+    for c in pycountry.countries:
+        names = {c.alpha_2, c.alpha_3, c.name, getattr(c, "common_name", c.name),
+                 getattr(c, "official_name", c.name)}
+        for t in translations:
+            names |= {t.gettext(c.name), t.gettext(getattr(c, "common_name", c.name))}
+        for n in names:
+            table.setdefault(_key(n), c.alpha_2)
+    for code, names in _EXTRA.items():
+        for n in names:
+            table[_key(n)] = code
+    return table
 
 
 def normalise(text: pd.Series) -> pd.Series:
     """ISO alpha-2 code per row, or missing when the text is empty or not recognised."""
-    key = text.astype("str").str.strip().str.lower().str.replace(r"\s+", " ", regex=True)
-    return key.map(_LOOKUP).astype("object").where(lambda s: s.notna(), None)
+    table = _lookup()
+    key = text.astype("str").map(lambda v: None if v is None or v != v else _key(v))
+    return key.map(table).astype("object").where(lambda s: s.notna(), None)

@@ -8,8 +8,19 @@ with the company defaults.
 from __future__ import annotations
 
 import pandas as pd
+from stdnum import vatin
+
+from schemas.problems import Reason
 
 from .billing import Billing, Context
+
+
+def vat_id_valid(ids: pd.Series) -> pd.Series:
+    """True where the VAT id is blank or valid (CHE-… MWST/TVA/IVA, EU VAT numbers), checked
+    offline with python-stdnum's check digits and formats."""
+    text = ids.astype("str")
+    blank = ids.isna() | (text.str.strip() == "")
+    return blank | text.map(lambda v: isinstance(v, str) and vatin.is_valid(v)).astype(bool)
 
 
 def attach_customers(b: Billing, ctx: Context) -> Billing:
@@ -21,8 +32,10 @@ def attach_customers(b: Billing, ctx: Context) -> Billing:
                                      "exchange_rate_type", "combine", "language"])
     cust = cust.rename(columns={"payment_terms": "_terms", "exchange_rate_type": "_rate_type",
                                 "combine": "_combine", "language": "customer_language"})
+    if "vat_id" not in cust:
+        cust = cust.assign(vat_id=None)
     merged = lines.merge(cust[["billing_address_id", "business_partner", "_terms", "_rate_type",
-                               "_combine", "customer_language"]],
+                               "_combine", "customer_language", "vat_id"]],
                          on="billing_address_id", how="left", validate="many_to_one")
     merged.index = lines.index
     out = lines.assign(
@@ -33,4 +46,7 @@ def attach_customers(b: Billing, ctx: Context) -> Billing:
         .astype(bool),
         customer_language=merged["customer_language"],
     )
-    return Billing(out, b.problems, notes=b.notes)
+    bad_vat = ~vat_id_valid(merged["vat_id"])
+    out = Billing(out, b.problems, notes=b.notes)
+    return out.reject(bad_vat, Reason.INVALID_VAT_ID.name, "vat_id",
+                      detail=merged["business_partner"], value=merged["vat_id"])

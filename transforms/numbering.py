@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import payment_reference
 from .billing import Billing, Context
 
 DRAFT_STATUS = "ready_to_print"
@@ -31,7 +32,8 @@ def number_invoices(b: Billing, ctx: Context) -> Billing:
     inv["document_type"] = INVOICE
     inv["linked_invoice_number"] = None
     inv["invoice_run"] = ctx.run_id
-    inv["payment_reference"] = None
+    inv["payment_reference"] = payment_reference.assign(inv, ctx.settings.code,
+                                                        ctx.settings.qr_iban is not None)
     number = dict(zip(inv["invoice_key"], inv["invoice_number"]))
     lines = b.lines.assign(invoice_number=b.lines["invoice_key"].map(number))
     lines = lines.sort_values(["invoice_number", "line_number"], kind="stable").reset_index(drop=True)
@@ -55,13 +57,17 @@ def final_order(invoices: pd.DataFrame) -> list[str]:
     return list(first["invoice_number"]) + list(rest["invoice_number"])
 
 
-def apply_numbers(b: Billing, mapping: dict[str, str], status: str = PRINTED) -> Billing:
-    """Replace provisional numbers by the given ones in all three tables."""
+def apply_numbers(b: Billing, mapping: dict[str, str], status: str = PRINTED,
+                  company: str | None = None, qr: bool = False) -> Billing:
+    """Replace provisional numbers by the given ones in all three tables (and, given the
+    company, derive the payment references from the new numbers)."""
     def renumber(frame):
         out = frame.assign(invoice_number=frame["invoice_number"].map(mapping)
                            .fillna(frame["invoice_number"]))
         return out
     inv = renumber(b.invoices).assign(invoice_status=status)
+    if company is not None:
+        inv["payment_reference"] = payment_reference.assign(inv, company, qr)
     inv = inv.sort_values("invoice_number", kind="stable").reset_index(drop=True)
     lines = renumber(b.lines).sort_values(["invoice_number", "line_number"], kind="stable") \
         .reset_index(drop=True)
