@@ -29,6 +29,7 @@ from .config import ConfigError, load_config
 from .state_store import StateError, open_store
 from .outbox import DeliveryError
 from .sources.base import SourceError
+from .sources.openolat_db import SourceUnavailable
 from .workbook import WriterError
 from transforms.reference import ReferenceError
 
@@ -48,14 +49,28 @@ USER_ERRORS = (SourceError, ConfigError, DeliveryError, WriterError, ReferenceEr
 
 def _guard(fn):
     """Run a stage; a user error comes back as a value, so Prefect logs a message, not a
-    traceback, and the flow ends Failed with that message."""
+    traceback, and the flow ends Failed with that message. A source that is unavailable for
+    now (database down) is raised, so the task's retries apply."""
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except SourceUnavailable:
+            raise
         except USER_ERRORS as err:
             return UserError(str(err))
     return wrapper
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry only what may pass: a database that cannot be reached. Never a bad file."""
+    try:
+        state.result()
+    except SourceUnavailable:
+        return True
+    except Exception:  # noqa: BLE001 - anything else is terminal
+        return False
+    return False
 
 
 def _check(value):
@@ -64,10 +79,11 @@ def _check(value):
     return value
 
 
-@task(name="extract", cache_policy=NONE)
+@task(name="extract", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30],
+      retry_condition_fn=_transient)
 @_guard
-def extract_task(source: str):
-    ex = job.extract(source)
+def extract_task(source: str, since: dt.datetime | None = None):
+    ex = job.extract(source, since=since)
     get_run_logger().info("read %d rows from %s (sha256 %s)", ex.rows, ex.name, ex.checksum[:12])
     return ex
 
@@ -167,13 +183,14 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
                 outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
                 cutoff_date: dt.date | None = None, language: str | None = None,
                 draft: bool = True, state: str | None = None,
-                billing_period: str | None = None) -> dict:
+                billing_period: str | None = None, incremental: bool = False) -> dict:
     """Bill the booking orders in ``source`` and deliver one workbook into ``outbox``.
 
     A draft has provisional numbers and records nothing as billed; a final run (draft=False)
     takes gapless numbers and records every billed order in the state store.
     ``billing_period="previous_month"`` (the monthly schedule) dates the invoices on the last
-    day of the previous month when no invoice date is given."""
+    day of the previous month when no invoice date is given. ``incremental`` (database
+    sources) reads only orders created or changed since the last delivered final run."""
     job.check_validation_enabled()
     if invoice_date is None and billing_period == "previous_month":
         invoice_date = previous_month_end(dt.date.today())
@@ -181,7 +198,12 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
         cfg = load_config(config)
         params = job.default_params(invoice_date, cutoff_date, language, cfg, draft=draft)
         store = open_store(state or default_state(outbox))
-        ex = _check(extract_task(source))
+        since = None
+        if incremental and job.source_kind(source) == "database":
+            with store.connect() as conn:
+                since = state_store.last_read_at(conn, cfg.settings.code,
+                                                 job.public_location(source))
+        ex = _check(extract_task(source, since))
         valid, problems = _check(validate_task(ex))
         rid = job.run_id(ex, cfg, params)
         prepared = final_run.prepare(

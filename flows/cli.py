@@ -36,8 +36,10 @@ def parser() -> argparse.ArgumentParser:
                     ".manifest.json) into the outbox. Runs the Prefect flow 'billing-run' "
                     "locally; no Prefect server needs to be started.")
     run.add_argument("--source", default=str(ROOT / "sample_data" / "booking_orders.csv"),
-                     help="booking orders: a CSV in the columns of OpenOlat's export, German or "
-                          "English headers, ',' or ';' separated, UTF-8 "
+                     help="booking orders: a CSV in the columns of OpenOlat's export (German or "
+                          "English headers, ',' or ';' separated, UTF-8), OpenOlat's own Excel "
+                          "export (.xlsx), or OpenOlat's database as a URL "
+                          "(postgresql://…, mysql+pymysql://…, sqlite:///…) "
                           "(default: sample_data/booking_orders.csv)")
     run.add_argument("--config", default=str(ROOT / "sample_data"),
                      help="folder with company.toml and the reference tables (tax_codes.csv, "
@@ -61,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--state", default=None, metavar="PATH|URL",
                      help="state store: a SQLite file or postgresql://user@host/db "
                           "(default: billing-state.sqlite beside the outbox folder)")
+    run.add_argument("--incremental", action="store_true",
+                     help="database source: read only orders created or changed since the "
+                          "last delivered final run of that database")
     run.add_argument("--json", action="store_true",
                      help="print the run summary as JSON instead of text")
     run.add_argument("--strict", action="store_true",
@@ -214,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     state = billing_run(source=args.source, config=args.config, outbox=args.outbox,
                         invoice_date=args.invoice_date, cutoff_date=args.cutoff_date,
                         language=args.language, draft=not args.final, state=args.state,
+                        incremental=args.incremental,
                         return_state=True)
     if not state.is_completed():
         print(f"billing-export: error: {state.message}", file=sys.stderr)

@@ -181,6 +181,7 @@ def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: C
                 "invoice_date": params.invoice_date.isoformat(),
                 "cutoff_date": params.cutoff_date.isoformat(), "language": params.language,
                 "location": ex.location or ex.name, "config": str(config.folder.resolve()),
+                "read_at": ex.read_at,
                 "qr_staged": str(rendered.qr_staged) if rendered.qr_staged else None}
         if previous is None:
             state_store.record_run(conn, rid, s.code, "final" if final else "draft", "pending",

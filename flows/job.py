@@ -59,6 +59,7 @@ def extract(location: str, since: dt.datetime | None = None) -> Extract:
     """Read one source; the kind follows from the location. ``since`` (databases only) reads
     only orders created or modified after it."""
     kind = source_kind(location)
+    read_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     if kind == "database":
         from .sources import openolat_db
         ex = openolat_db.read(str(location), since=since)
@@ -67,7 +68,7 @@ def extract(location: str, since: dt.datetime | None = None) -> Extract:
         ex = openolat_xlsx.read(str(location))
     else:
         ex = csv_file.read(str(location))
-    return dataclasses.replace(ex, location=public_location(str(location)))
+    return dataclasses.replace(ex, location=public_location(str(location)), read_at=read_at)
 
 
 def public_location(location: str) -> str:

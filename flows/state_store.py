@@ -169,6 +169,19 @@ def invoice_billed_orders(conn: Connection, company: str, number: str) -> list[s
     return [r[0] for r in rows]
 
 
+def last_read_at(conn: Connection, company: str, location: str) -> dt.datetime | None:
+    """When the last delivered final run of ``location`` began reading it: the start of the
+    next incremental read (orders created or changed since)."""
+    times = []
+    for run in runs(conn, "final"):
+        if run["financial_company"] != company or run["status"] != "delivered":
+            continue
+        meta = json.loads(run["parameters"])
+        if meta.get("location") == location and meta.get("read_at"):
+            times.append(dt.datetime.fromisoformat(meta["read_at"]))
+    return max(times) if times else None
+
+
 def runs(conn: Connection, mode: str | None = None) -> list[dict]:
     q = "SELECT * FROM runs" + (" WHERE mode = :m" if mode else "") + " ORDER BY created_at"
     return [dict(r) for r in conn.execute(text(q), {"m": mode} if mode else {}).mappings()]

@@ -31,6 +31,7 @@ class Extract:
     rows: int
     ignored_columns: tuple[str, ...] = ()
     location: str | None = None  # where it was read from, password hidden (set by job.extract)
+    read_at: str | None = None  # UTC time the read began (ISO), for incremental database runs
 
 
 class Source(Protocol):

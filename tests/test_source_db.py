@@ -1,0 +1,336 @@
+"""The OpenOlat database source (flows/sources/openolat_db.py) on SQLite, PostgreSQL and MariaDB.
+
+Each server test creates a fresh, uniquely named database, loads sample_data/booking_orders.csv
+into OpenOlat's tables with sample_data/load_openolat_db.py and drops the database afterwards.
+A server that cannot be reached skips its tests, unless ``CI`` is set or
+``BILLING_REQUIRE_DB_SERVERS=1``: then they fail, so CI proves they ran. Server URLs:
+``BILLING_TEST_PG_URL`` / ``BILLING_TEST_MARIADB_URL`` (without a database name).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import json
+import os
+import sqlite3
+import sys
+import uuid
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from conftest import SAMPLE, SAMPLE_ORDERS
+from flows import job
+from flows.sources import csv_file, openolat_db
+from flows.sources.base import SourceError
+from flows.sources.openolat_db import SourceUnavailable
+from schemas.booking_order import INVOICE_METHODS
+from transforms.parse import parse_booking_orders
+
+
+def _import_loader():
+    spec = importlib.util.spec_from_file_location("load_openolat_db",
+                                                  SAMPLE / "load_openolat_db.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+loader = _import_loader()
+T = loader.T  # the OpenOlat tables (sample_data/openolat_schema/tables.py)
+
+REQUIRE_SERVERS = bool(os.environ.get("CI")) or os.environ.get("BILLING_REQUIRE_DB_SERVERS") == "1"
+SERVERS = {
+    "postgresql": os.environ.get("BILLING_TEST_PG_URL",
+                                 "postgresql+psycopg://postgres@127.0.0.1:5432"),
+    "mariadb": os.environ.get("BILLING_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306"),
+}
+# the CSV rows that cannot be, or are not, invoice orders in the database
+CSV = csv_file.read(str(SAMPLE_ORDERS)).frame
+CREDIT_CARD = set(CSV.loc[CSV["payment_method"] == "Kreditkarte", "booking_number"])
+NO_ORDER_DATE = set(CSV.loc[CSV["order_date"].str.strip() == "", "booking_number"])
+DECIMAL_COMMA = set(CSV.loc[CSV["price"].str.contains(",", regex=False), "booking_number"])
+ELEMENT_STATUS = {"Provisorisch": "provisional", "Bestätigt": "confirmed", "Aktiv": "active",
+                  "Beendet": "finished"}
+
+
+def _server_reachable(kind: str):
+    url = make_url(SERVERS[kind])
+    maintenance = url._replace(database="postgres" if kind == "postgresql" else None)
+    engine = create_engine(maintenance, poolclass=NullPool, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as err:  # noqa: BLE001 - any failure means: not usable here
+        reason = (f"{kind} server not reachable at "
+                  f"{url.render_as_string(hide_password=True)}: {str(err).splitlines()[0]}")
+        if REQUIRE_SERVERS:
+            pytest.fail(f"{reason} (CI / BILLING_REQUIRE_DB_SERVERS=1 require it)")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="module")
+def sqlite_url(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('openolat') / 'openolat.db'}"
+    report = loader.load(url)
+    assert report.orders == 239 and len(report.skipped) == 1
+    return url
+
+
+def _server_db(kind):
+    server = _server_reachable(kind)
+    url = server.set(database=f"billing_test_{uuid.uuid4().hex[:12]}")
+    text_url = url.render_as_string(hide_password=False)
+    loader.create_database(text_url)
+    try:
+        loader.load(text_url)
+        yield text_url
+    finally:
+        loader.drop_database(text_url)
+
+
+@pytest.fixture(scope="module")
+def postgresql_url():
+    yield from _server_db("postgresql")
+
+
+@pytest.fixture(scope="module")
+def mariadb_url():
+    yield from _server_db("mariadb")
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+def db_url(request):
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+def _engine(url):
+    return create_engine(url, poolclass=NullPool)
+
+
+# ------------------------------------------------------------------------------------------
+# Same frame everywhere
+# ------------------------------------------------------------------------------------------
+
+
+def test_sqlite_extract_is_the_csv_text_frame(sqlite_url):
+    ex = openolat_db.read(sqlite_url)
+    f = ex.frame
+    assert ex.rows == len(f) == 240 - len(CREDIT_CARD) - len(NO_ORDER_DATE) == 236
+    assert set(f.columns) - {"orderer_institutional_id"} <= set(CSV.columns)
+    assert (f.dtypes.drop("source_row") == "str").all() and f["source_row"].dtype == "int64"
+    assert f["source_row"].tolist() == list(range(1, 237))
+    assert f["booking_number"].astype(int).is_monotonic_increasing
+    assert f["source"].unique().tolist() == [ex.name] and ex.name.endswith(" o_ac_order")
+    row = f.set_index("booking_number").loc["104212"]
+    assert row["price"] == "EUR\u00a0531.00" and row["order_date"] == "2020-06-08"
+    assert row["booking_status"] == "PREPAYMENT" and row["payment_method"] == "invoice.method"
+    assert row["service_begin"] == "2020-09-14" and row["implementation_status"] == "finished"
+    assert f["price"].str.match(r"^(CHF|EUR|USD|JPY)\u00a0\d+(\.\d\d)?$").all()
+    assert f.loc[f["price"].str.startswith("JPY"), "price"].str.match(r"^JPY\u00a0\d+$").all()
+    fees = f.loc[f["cancellation_fee"] != "", "cancellation_fee"]
+    assert len(fees) > 0 and fees.str.match(r"^[A-Z]{3}\u00a0\d+(\.\d+)?$").all()
+    assert openolat_db.read(sqlite_url).checksum == ex.checksum  # deterministic
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mariadb"])
+def test_servers_extract_the_same_frame_cell_for_cell(kind, sqlite_url, request):
+    url = request.getfixturevalue(f"{kind}_url")
+    base, other = openolat_db.read(sqlite_url), openolat_db.read(url)
+    assert "s3cret" not in other.name and other.name.startswith(make_url(url).drivername)
+    cols = [c for c in base.frame.columns if c != "source"]
+    pd.testing.assert_frame_equal(other.frame[cols], base.frame[cols])
+    assert other.checksum == base.checksum  # the location is not part of the checksum
+
+
+def test_parsed_extract_matches_the_parsed_csv(db_url):
+    db, db_problems = parse_booking_orders(openolat_db.read(db_url).frame)
+    csv, _ = parse_booking_orders(CSV)
+    assert db_problems.empty  # the database cannot hold the CSV's bad amount or empty date
+    db, csv = db.set_index("booking_number"), csv.set_index("booking_number")
+    assert set(db.index) == set(CSV["booking_number"]) - CREDIT_CARD - NO_ORDER_DATE
+    common = db.index.intersection(csv.index)
+    assert set(db.index) - set(common) == DECIMAL_COMMA  # loaded as 1250.00, a good row
+    assert db.loc[list(DECIMAL_COMMA), "price"].tolist() == [125000]
+    skip = {"source", "source_row", "payment_method", "implementation_status"}
+    fields = [c for c in csv.columns if c not in skip]
+    assert {"price", "price_currency", "cancellation_fee", "booking_status", "order_date",
+            "service_begin", "country_code", "billing_address_id", "zip"} <= set(fields)
+    pd.testing.assert_frame_equal(db.loc[common, fields], csv.loc[common, fields])
+    assert db["payment_method"].str.lower().isin(INVOICE_METHODS).all()
+    assert (db.loc[common, "implementation_status"]
+            == csv.loc[common, "implementation_status"].map(ELEMENT_STATUS)).all()
+
+
+# ------------------------------------------------------------------------------------------
+# Selection: invoice method only, incremental reads
+# ------------------------------------------------------------------------------------------
+
+
+def test_non_invoice_orders_are_not_read(db_url):
+    engine = _engine(db_url)
+    try:
+        with engine.connect() as conn:
+            stored = {str(n) for n in conn.execute(select(T.o_ac_order.c.order_id)).scalars()}
+            methods = set(conn.execute(select(T.o_ac_method.c.access_method)).scalars())
+    finally:
+        engine.dispose()
+    assert CREDIT_CARD <= stored and methods == {"invoice.method", "creditcard.method"}
+    read = set(openolat_db.read(db_url).frame["booking_number"])
+    assert not CREDIT_CARD & read and read == stored - CREDIT_CARD
+
+
+def test_since_reads_only_new_or_modified_orders(db_url):
+    o = T.o_ac_order
+    engine = _engine(db_url)
+    try:
+        with engine.connect() as conn:
+            latest = conn.execute(select(func.max(o.c.lastmodified))).scalar()
+            target, old_modified, created = conn.execute(
+                select(o.c.order_id, o.c.lastmodified, o.c.creationdate)
+                .order_by(o.c.order_id).limit(1)).one()  # the oldest order
+            middle = dt.datetime(2026, 10, 1, 12, 0)
+            expected_middle = {str(n) for n, c, m in conn.execute(
+                select(o.c.order_id, o.c.creationdate, o.c.lastmodified))
+                if (c > middle or m > middle) and str(n) not in CREDIT_CARD}
+        assert openolat_db.read(db_url, since=latest).rows == 0
+        got = set(openolat_db.read(db_url, since=middle).frame["booking_number"])
+        assert got == expected_middle and 0 < len(got) < 236
+        with engine.begin() as conn:
+            conn.execute(update(o).where(o.c.order_id == target)
+                         .values(lastmodified=latest + dt.timedelta(hours=1)))
+        try:
+            ex = openolat_db.read(db_url, since=latest)
+            assert ex.frame["booking_number"].tolist() == [str(target)]
+            assert ex.frame["source_row"].tolist() == [1]
+            assert ex.frame.loc[0, "order_date"] == created.date().isoformat()  # not lastmodified
+            assert job.extract(db_url, since=latest).frame.equals(ex.frame)  # the job's dispatch
+        finally:
+            with engine.begin() as conn:
+                conn.execute(update(o).where(o.c.order_id == target)
+                             .values(lastmodified=old_modified))
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------
+# Exact amounts
+# ------------------------------------------------------------------------------------------
+
+
+def test_amount_text_is_exact():
+    at = openolat_db.amount_text
+    assert at(Decimal("531.0000"), "EUR") == "EUR\u00a0531.00"
+    assert at(Decimal("1250"), "CHF") == "CHF\u00a01250.00"
+    assert at(Decimal("150000.0000"), "JPY") == "JPY\u00a0150000"
+    assert at(Decimal("12.3456"), "CHF") == "CHF\u00a012.3456"  # never rounded away
+    assert at(Decimal("0.1") + Decimal("0.2"), "CHF") == "CHF\u00a00.30"
+    assert at(Decimal("123456789012345678901234567890.01"), "USD") == \
+        "USD\u00a0123456789012345678901234567890.01"
+    assert at(Decimal("5.5"), "XTS") == "XTS\u00a05.50" and at(Decimal("7"), None) == "7.00"
+    assert at(None, "CHF") == ""
+
+
+def test_sub_cent_amount_survives_every_dialect(db_url):
+    o = T.o_ac_order
+    engine = _engine(db_url)
+    try:
+        with engine.connect() as conn:
+            target, old = conn.execute(select(o.c.order_id, o.c.total_amount)
+                                       .order_by(o.c.order_id.desc()).limit(1)).one()
+        assert isinstance(old, Decimal)
+        with engine.begin() as conn:
+            conn.execute(update(o).where(o.c.order_id == target)
+                         .values(total_amount=Decimal("1234.5678")))
+        try:
+            f = openolat_db.read(db_url).frame.set_index("booking_number")
+            assert f.loc[str(target), "price"].endswith("\u00a01234.5678")
+            _, problems = parse_booking_orders(f.reset_index())
+            assert problems.loc[problems["column"] == "price", "reason"].tolist() == \
+                ["TOO_MANY_DECIMALS"]
+        finally:
+            with engine.begin() as conn:
+                conn.execute(update(o).where(o.c.order_id == target).values(total_amount=old))
+    finally:
+        engine.dispose()
+
+
+# ------------------------------------------------------------------------------------------
+# Errors
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["postgresql+psycopg://u:s3cret@127.0.0.1:1/x",
+                                 "mysql+pymysql://u:s3cret@127.0.0.1:1/x"])
+def test_down_server_is_transient_and_hides_the_password(url):
+    with pytest.raises(SourceUnavailable) as info:
+        openolat_db.read(url)
+    msg = str(info.value)
+    assert "s3cret" not in msg and "s3cret" not in repr(info.value.args)
+    assert "***" in msg and "cannot connect to 127.0.0.1:1" in msg
+
+
+def test_refused_login_is_not_transient():
+    server = _server_reachable("mariadb")
+    url = server.set(username="billing_nobody", password="s3cret", database="mysql")
+    with pytest.raises(SourceError) as info:
+        openolat_db.read(url.render_as_string(hide_password=False))
+    assert not isinstance(info.value, SourceUnavailable)
+    assert "login was refused" in str(info.value) and "s3cret" not in str(info.value)
+
+
+def test_database_without_openolat_tables(tmp_path):
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table customers (id integer)")
+    with pytest.raises(SourceError) as info:
+        openolat_db.read(f"sqlite:///{path}")
+    assert not isinstance(info.value, SourceUnavailable)
+    assert "has no table o_ac_order: is this an OpenOlat database?" in str(info.value)
+
+
+def test_missing_sqlite_file_is_not_created(tmp_path):
+    path = tmp_path / "nothing.db"
+    with pytest.raises(SourceError, match="no such database file"):
+        openolat_db.read(f"sqlite:///{path}")
+    assert not path.exists()
+
+
+@pytest.mark.parametrize("url, words", [
+    ("nosuchdb://u:s3cret@host/x", "unknown database type"),
+    ("postgresql+psycopg2://u:s3cret@127.0.0.1/x", "not installed"),
+    ("postgresql+asyncpg://u:s3cret@127.0.0.1/x", "asynchronous"),
+])
+def test_unknown_dialect_or_driver(url, words):
+    with pytest.raises(SourceError) as info:
+        openolat_db.read(url)
+    assert not isinstance(info.value, SourceUnavailable)
+    assert words in str(info.value) and "s3cret" not in str(info.value)
+
+
+# ------------------------------------------------------------------------------------------
+# End to end
+# ------------------------------------------------------------------------------------------
+
+
+def test_run_from_database_delivers_a_reconciled_workbook(run, sqlite_url):
+    result = run(source=sqlite_url)
+    manifest = result.rendered.manifest
+    assert result.rows_read == manifest["rows_read"] == 236
+    assert manifest["rows_read"] == (manifest["rows_billed"] + manifest["rows_rejected"]
+                                     + manifest["rows_not_billable"]
+                                     + manifest["rows_already_billed"])
+    assert manifest["invoices"] > 0 and manifest["rows_billed"] > 200
+    assert result.source.endswith(" o_ac_order")
+    assert result.delivery.workbook.is_file() and result.delivery.workbook.suffix == ".xlsx"
+    delivered = json.loads(result.delivery.manifest.read_text(encoding="utf-8"))
+    assert delivered["rows_read"] == 236 and delivered["run"] == result.run_id
