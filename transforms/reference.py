@@ -46,11 +46,28 @@ class ReferenceError(ValueError):
 SOURCE_ROWS = "source_rows"
 
 
+class _SourceRows:
+    """Row numbers in the file, kept in ``attrs``. Immutable, so pandas' deep copy of
+    ``attrs`` on every operation shares it instead of copying thousands of numbers."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows):
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.rows.setflags(write=False)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __deepcopy__(self, memo):
+        return self
+
+
 def _rows(frame, mask):
     pos = np.flatnonzero(np.asarray(mask))
     rows = frame.attrs.get(SOURCE_ROWS)
-    if rows is not None and len(rows) == len(frame):
-        return [int(rows[i]) for i in pos]
+    if isinstance(rows, _SourceRows) and len(rows) == len(frame):
+        return rows.rows[pos].tolist()
     return (pos + 2).tolist()  # header is row 1
 
 
@@ -67,7 +84,7 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
     # keep the row number the user sees in the file
     empty = pd.concat([_blank(raw[c]) for c in raw.columns], axis=1).all(axis=1) \
         if len(raw.columns) else pd.Series(False, index=raw.index)
-    source_rows = (np.flatnonzero(~empty.to_numpy()) + 2).tolist()  # header is row 1
+    source_rows = _SourceRows(np.flatnonzero(~empty.to_numpy()) + 2)  # header is row 1
     raw = raw.loc[~empty].reset_index(drop=True)
     raw.attrs[SOURCE_ROWS] = source_rows
     out = pd.DataFrame(index=raw.index)

@@ -1,0 +1,225 @@
+"""Broken configuration: every problem stops the run with file, row (header = row 1) and column
+(DESIGN.md §4). Each case copies sample_data/ and breaks exactly one thing."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE
+from flows.config import ConfigError, load_config
+
+
+@pytest.fixture
+def cfg(tmp_path) -> Path:
+    folder = tmp_path / "config"
+    shutil.copytree(SAMPLE, folder, ignore=shutil.ignore_patterns("booking_orders*", "*.py"))
+    return folder
+
+
+def replace_line(path: Path, old: str, new: str) -> int:
+    """Replace the one line starting with ``old``; returns its 1-based line number."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    hits = [i for i, ln in enumerate(lines) if ln.startswith(old)]
+    assert len(hits) == 1, (path.name, old, hits)
+    lines[hits[0]] = new + lines[hits[0]][len(old):]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return hits[0] + 1
+
+
+def replace_text(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def config_error(folder: Path) -> str:
+    with pytest.raises(ConfigError) as err:
+        load_config(folder)
+    return str(err.value)
+
+
+def assert_located(message: str, file: str, row: int, column: str, words: str) -> None:
+    """``file.csv:<row> <column>: …words…`` on one line of the message."""
+    pattern = rf"{re.escape(file)}:{row} {re.escape(column)}: .*{words}"
+    assert re.search(pattern, message), message
+
+
+def test_the_unbroken_copy_loads(cfg):
+    config = load_config(cfg)
+    assert config.settings.code == "100"
+    assert set(config.tables) >= {"tax_codes", "tax_rules", "exchange_rates", "payment_terms"}
+
+
+# --- company.toml -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("old, new, key", [
+    ('CHF = "0.05"', "CHF = 0.05", "cash_rounding.CHF"),            # float for a decimal
+    ("max_rate_age_days = 10", "max_rate_age_days = 10.0", "max_rate_age_days"),
+    ("combine = true", "combine = true\ncombne = false", "combne"),  # typo: unknown key
+    ('tax_rounding = "invoice"', 'tax_rounding = "rechnung"', "tax_rounding"),
+    ('home_currencies = ["CHF", "EUR", "USD"]', 'home_currencies = ["CHF", "EURO"]',
+     "home_currencies"),
+])
+def test_company_toml_problem_names_the_key(cfg, old, new, key):
+    replace_text(cfg / "company.toml", old, new)
+    message = config_error(cfg)
+    assert "company.toml" in message
+    assert re.search(rf"\b{re.escape(key)}: ", message), message
+
+
+def test_float_for_a_decimal_setting_asks_for_quotes(cfg):
+    replace_text(cfg / "company.toml", 'CHF = "0.05"', "CHF = 0.05")
+    assert 'in quotes like "0.05"' in config_error(cfg)
+
+
+def test_missing_required_setting(cfg):
+    replace_text(cfg / "company.toml", 'code = "100"\n', "")
+    message = config_error(cfg)
+    assert "company.toml" in message and "code: required setting is missing" in message
+
+
+# --- the CSV tables -----------------------------------------------------------------------------
+
+def test_missing_tax_codes_file(cfg):
+    (cfg / "tax_codes.csv").unlink()
+    message = config_error(cfg)
+    assert "tax_codes.csv: no such file" in message
+
+
+def test_missing_customers_file_is_fine(cfg):
+    (cfg / "customers.csv").unlink()
+    assert "customers" not in load_config(cfg).tables
+
+
+def test_tax_rate_with_decimal_comma(cfg):
+    row = replace_line(cfg / "tax_codes.csv", "CH-N,CH,8.1,", 'CH-N,CH,"8,1",')
+    assert row == 4
+    assert_located(config_error(cfg), "tax_codes.csv", row, "rate", "not a number.*'8,1'")
+
+
+def test_unreadable_number_gives_one_finding_not_two(cfg):
+    row = replace_line(cfg / "exchange_rates.csv", "ECB,CHF,EUR,2020-01-03,0.922509,",
+                       "ECB,CHF,EUR,2020-01-03,0.9225091,")
+    message = config_error(cfg)
+    assert_located(message, "exchange_rates.csv", row, "rate", "at most 6 decimals")
+    assert message.count("\n") == 0, message  # no extra "must be positive" for the same cell
+
+
+def test_overlapping_tax_code_periods(cfg):
+    replace_line(cfg / "tax_codes.csv", "CH-N,CH,7.7,2018-01-01,2023-12-31",
+                 "CH-N,CH,7.7,2018-01-01,2024-06-30")
+    row = next(i for i, ln in enumerate((cfg / "tax_codes.csv").read_text().split("\n"), 1)
+               if ln.startswith("CH-N,CH,8.1,"))
+    assert_located(config_error(cfg), "tax_codes.csv", row, "valid_from", "overlaps")
+
+
+def test_open_ended_period_followed_by_another(cfg):
+    row = replace_line(cfg / "tax_codes.csv", "DE-7,DE,5,2020-07-01,2020-12-31",
+                       "DE-7,DE,5,2020-07-01,")
+    assert_located(config_error(cfg), "tax_codes.csv", row + 1, "valid_from", "overlaps")
+
+
+def test_negative_tax_rate(cfg):
+    row = replace_line(cfg / "tax_codes.csv", "CH-R,CH,2.6,", "CH-R,CH,-2.6,")
+    assert_located(config_error(cfg), "tax_codes.csv", row, "rate", "negative")
+
+
+def test_tax_date_not_a_date(cfg):
+    row = replace_line(cfg / "tax_codes.csv", "CH-B,CH,3.8,2024-01-01", "CH-B,CH,3.8,01.13.2024")
+    assert_located(config_error(cfg), "tax_codes.csv", row, "valid_from", "not a date")
+
+
+def test_unknown_currency_in_exchange_rates(cfg):
+    row = replace_line(cfg / "exchange_rates.csv", "ECB,USD,EUR,2021-03-01",
+                       "ECB,USX,EUR,2021-03-01")
+    assert row > 1000
+    assert_located(config_error(cfg), "exchange_rates.csv", row, "from_currency",
+                   "unknown currency")
+
+
+def test_zero_rate_factor(cfg):
+    path = cfg / "exchange_rates.csv"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    i = next(i for i, ln in enumerate(lines) if ln.startswith("ECB,JPY,CHF,2022-06-01,"))
+    lines[i] = lines[i].rsplit(",", 1)[0] + ",0"  # factor 0
+    path.write_text("\n".join(lines), encoding="utf-8")
+    assert_located(config_error(cfg), "exchange_rates.csv", i + 1, "factor", "must be positive")
+
+
+def test_duplicate_payment_term_code(cfg):
+    row = replace_line(cfg / "payment_terms.csv", "N10,10 Tage netto", "N30,10 Tage netto")
+    message = config_error(cfg)
+    assert_located(message, "payment_terms.csv", row, "code", "more than once")
+    assert_located(message, "payment_terms.csv", row + 1, "code", "more than once")
+
+
+def test_tax_rule_naming_an_unknown_tax_code(cfg):
+    row = replace_line(cfg / "tax_rules.csv", ",,DE,DE-19,", ",,DE,DE-20,")
+    assert row == 5
+    assert_located(config_error(cfg), "tax_rules.csv", row, "tax_code", "not in tax_codes.csv")
+
+
+@pytest.mark.parametrize("new", [
+    'S2,"14 Tage 2 % Skonto, 30 Tage netto",30,14,,',   # days without percent
+    'S2,"14 Tage 2 % Skonto, 30 Tage netto",30,,2,',    # percent without days
+])
+def test_payment_term_discount_needs_days_and_percent(cfg, new):
+    row = replace_line(cfg / "payment_terms.csv", 'S2,"14 Tage 2 % Skonto, 30 Tage netto",30,14,2,',
+                       new)
+    assert_located(config_error(cfg), "payment_terms.csv", row, "discount_days_1",
+                   "both days and percent")
+
+
+def test_payment_term_percent_of_100_or_more(cfg):
+    row = replace_line(cfg / "payment_terms.csv", 'S2,"14 Tage 2 % Skonto, 30 Tage netto",30,14,2,',
+                       'S2,"14 Tage 2 % Skonto, 30 Tage netto",30,14,100,')
+    assert_located(config_error(cfg), "payment_terms.csv", row, "discount_percent_1",
+                   "below 100")
+
+
+def test_customer_with_unknown_payment_terms(cfg):
+    row = replace_line(cfg / "customers.csv", "BA-1001,BP-000123,S2,", "BA-1001,BP-000123,S9,")
+    assert_located(config_error(cfg), "customers.csv", row, "payment_terms",
+                   "not in payment_terms.csv")
+
+
+def test_missing_column_names_the_expected_header(cfg):
+    path = cfg / "tax_rules.csv"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("cost_center,product_ref,country,tax_code,",
+                                 "cost_center,product_ref,country,code,", 1), encoding="utf-8")
+    message = config_error(cfg)
+    assert "tax_rules.csv" in message and "missing column(s) tax_code" in message
+
+
+def test_row_numbers_count_blank_lines(cfg):
+    """An empty line left in the file is skipped, and later rows keep the number the user sees
+    in the editor (pandas would otherwise count only the non-blank rows)."""
+    path = cfg / "tax_codes.csv"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    lines.insert(3, "")       # blank line 4
+    lines.insert(6, ",,,,,")  # a row Excel leaves with only separators
+    path.write_text("\n".join(lines), encoding="utf-8")
+    load_config(cfg)  # blank rows alone are not an error
+    row = replace_line(path, "CH-N,CH,8.1,", 'CH-N,CH,"8,1",')
+    assert row == 5
+    assert_located(config_error(cfg), "tax_codes.csv", row, "rate", "not a number")
+
+
+def test_every_problem_is_reported_not_only_the_first(cfg):
+    r1 = replace_line(cfg / "tax_codes.csv", "CH-N,CH,8.1,", 'CH-N,CH,"8,1",')
+    r2 = replace_line(cfg / "payment_terms.csv", "N10,10 Tage netto,10", "N10,10 Tage netto,zehn")
+    message = config_error(cfg)
+    assert_located(message, "tax_codes.csv", r1, "rate", "not a number")
+    assert_located(message, "payment_terms.csv", r2, "net_days", "not a whole number")
+
+
+def test_reference_file_not_utf8(cfg):
+    path = cfg / "tax_rules.csv"
+    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
+    message = config_error(cfg)
+    assert "tax_rules.csv" in message and "UTF-8" in message
