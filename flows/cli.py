@@ -72,6 +72,8 @@ def parser() -> argparse.ArgumentParser:
                      help="exit with code 1 when any row was rejected")
     run.add_argument("--quiet", action="store_true", help="print only problems and the result")
     _state_commands(sub)
+    from .inbox import add_watch_command
+    add_watch_command(sub)
     return p
 
 
@@ -211,6 +213,10 @@ def _print_summary(s: dict, out) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "watch":
+        _environment(False)
+        from .inbox import watch_main
+        return watch_main(args)
     if args.command in ("credit", "redate", "discard", "runs"):
         _environment(True)
         return _state_main(args)

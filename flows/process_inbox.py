@@ -1,0 +1,83 @@
+"""``process_inbox``: one poll of the inbox as a Prefect flow (DESIGN.md §7, §8).
+
+Each stable file is billed by the ``billing_run`` flow as a subflow, so the UI shows every
+file's run under the poll; the rules (stable files, once per content hash, ``processed/`` and
+``failed/``) are in :mod:`flows.inbox`. A file whose run fails with a user error (its message,
+no traceback) goes to ``failed/``; a run that crashes leaves the file in the inbox for the
+next poll. A poll that took files publishes a markdown artifact listing them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.states import Failed
+
+from . import job
+from .billing_run import DEFAULT_CONFIG, DEFAULT_OUTBOX, billing_run
+from .config import ConfigError, load_config
+from .inbox import SETTLE_SECONDS, Bill, FileFailed, InboxError, Taken, poll
+
+
+def subflow_biller(config: str, outbox: str, language: str | None = None,
+                   state: str | None = None) -> Bill:
+    """Bill each file with the ``billing_run`` flow. A bad configuration fails the poll (the
+    files wait); a failed run fails the file; a crashed run raises (the file waits)."""
+    try:
+        job.check_validation_enabled()
+        load_config(config)
+    except (ConfigError, RuntimeError) as err:
+        raise InboxError(str(err)) from None
+
+    def bill(path: Path, invoice_date: dt.date) -> str:
+        run = billing_run(source=str(path), config=config, outbox=outbox,
+                          invoice_date=invoice_date, language=language, state=state,
+                          return_state=True)
+        if run.is_completed():
+            return run.result()["workbook"]
+        crash = run.result(raise_on_failure=False)
+        if isinstance(crash, BaseException):
+            raise crash
+        raise FileFailed(run.message or f"{path.name}: the billing run failed")
+
+    return bill
+
+
+def _markdown(inbox: str, taken: list[Taken]) -> str:
+    lines = [f"Inbox `{inbox}`", "", "| file | outcome | moved to | workbook | message |",
+             "|---|---|---|---|---|"]
+    for t in taken:
+        cells = (t.file, t.outcome, t.moved_to or "", t.workbook or "", t.message)
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ")
+                                       for c in cells) + " |")
+    return "\n".join(lines)
+
+
+@flow(name="process-inbox", flow_run_name="process-inbox {inbox}", log_prints=True)
+def process_inbox(inbox: str, outbox: str = DEFAULT_OUTBOX, config: str = DEFAULT_CONFIG,
+                  invoice_date: dt.date | None = None, language: str | None = None,
+                  state: str | None = None,
+                  settle_seconds: float = SETTLE_SECONDS) -> list[dict]:
+    """Take every stable file in ``inbox``: bill it (a draft) into ``outbox`` once, file it
+    under ``processed/<date>/`` or ``failed/``. ``state`` is the state store of the billing
+    runs (default: beside the outbox). Returns one record per file taken."""
+    logger = get_run_logger()
+    try:
+        bill = subflow_biller(config, outbox, language, state)
+        taken = poll(Path(inbox), bill, invoice_date=invoice_date, settle=settle_seconds,
+                     logger=logger)
+    except InboxError as err:
+        logger.error("%s — no file was taken", err)
+        return Failed(message=str(err))
+    for t in taken:
+        (logger.error if t.outcome == "error" else logger.info)("%s", t.line())
+    if taken:
+        counts = {o: sum(t.outcome == o for t in taken)
+                  for o in ("processed", "duplicate", "failed", "error")}
+        create_markdown_artifact(
+            key="process-inbox", markdown=_markdown(inbox, taken),
+            description=", ".join(f"{n} {o}" for o, n in counts.items() if n))
+    return [t.as_dict() for t in taken]
