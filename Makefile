@@ -30,3 +30,15 @@ sample-data: install
 
 clean:
 	rm -rf out .pytest_cache .hypothesis
+
+# --- serve / stop: a local Prefect server with UI, the `billing` work pool, the deployments of
+# prefect.yaml and a worker (README.md, "Operating it"). PIDs and logs in out/prefect/.
+PREFECT_PORT ?= 4200
+
+.PHONY: serve stop
+
+serve: install
+	PREFECT_PORT=$(PREFECT_PORT) bash ops/serve.sh
+
+stop:
+	bash ops/stop.sh

@@ -1,0 +1,464 @@
+"""End to end, as an operator runs it: a real Prefect server, the ``billing`` work pool, the
+deployments of prefect.yaml and a worker — all started by ops/serve.sh and stopped by
+ops/stop.sh, once for this module, on a free loopback port with a temporary PREFECT_HOME.
+
+Runs are triggered the way docs/operating.md says (``prefect deployment run ...``); the
+server's scheduler is off so that only those runs happen (the schedules are checked by
+computing their dates with Prefect's own schedule objects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import csv
+import datetime as dt
+import http.server
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import openpyxl
+import pytest
+
+from conftest import INVOICE_DATE, ROOT, SAMPLE
+
+pytestmark = pytest.mark.e2e
+
+RUN_TIMEOUT_S = 180
+ZURICH = ZoneInfo("Europe/Zurich")
+TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+VENV_BIN = Path(sys.executable).parent
+
+
+def _load_procs():
+    spec = importlib.util.spec_from_file_location("ops_procs", ROOT / "ops" / "procs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+procs = _load_procs()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Stack:
+    base: Path
+    env: dict
+    api: str
+    ui: str
+    outbox: Path
+    inbox: Path
+    run_dir: Path
+
+    def get(self, path: str):
+        response = httpx.get(self.api + path, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict):
+        response = httpx.post(self.api + path, json=body, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def prefect(self, *args: str) -> str:
+        done = subprocess.run([str(VENV_BIN / "prefect"), *args], env=self.env, cwd=self.base,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def log_tail(self, name: str, lines: int = 40) -> str:
+        try:
+            text = (self.run_dir / f"{name}.log").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return f"(no {name}.log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """ops/serve.sh on a free port; ops/stop.sh afterwards, and a check that nothing is left."""
+    base = tmp_path_factory.mktemp("e2e")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BILLING_"))}
+    env.update({
+        "VENV_BIN": str(VENV_BIN),
+        "PREFECT_PORT": str(port),
+        "PREFECT_HOME": str(base / "home"),
+        "BILLING_PREFECT_DIR": str(base / "prefect"),
+        "BILLING_OUTBOX": str(base / "outbox"),
+        "BILLING_INBOX": str(base / "inbox"),
+        "BILLING_STATE": str(base / "billing-state.sqlite"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",  # only the runs triggered here
+        "PREFECT_WORKER_QUERY_SECONDS": "2",  # the worker picks a run up within 2 s
+        "SERVE_TIMEOUT": "150",
+    })
+    s = Stack(base, {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"},
+              f"http://127.0.0.1:{port}/api", f"http://127.0.0.1:{port}", base / "outbox",
+              base / "inbox", base / "prefect")
+    started: set[int] = set()
+    try:
+        try:
+            done = subprocess.run(["bash", str(ROOT / "ops" / "serve.sh")], env=env, cwd=ROOT,
+                                  capture_output=True, text=True, timeout=300)
+        finally:
+            for name in ("server", "worker"):
+                pid = procs.read_pid(s.run_dir, name)
+                if pid:
+                    started.add(pid)
+        assert done.returncode == 0, (f"ops/serve.sh failed:\n{done.stdout}\n{done.stderr}\n"
+                                      f"server.log:\n{s.log_tail('server')}")
+        yield s
+    finally:
+        family = set().union(*(procs.family(p) for p in started)) if started else set()
+        try:
+            subprocess.run(["bash", str(ROOT / "ops" / "stop.sh")], env=env, cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+        finally:
+            procs.stop(s.run_dir, ["worker", "server"])  # in case stop.sh itself failed
+        left = {p for p in family if procs.running(p)}
+        for p in left:
+            procs.stop_pid(p, grace=2)
+        assert not left, f"processes left running after ops/stop.sh: {sorted(left)}"
+
+
+def trigger(stack: Stack, deployment: str, **params) -> str:
+    """``prefect deployment run`` as in docs/operating.md; returns the flow run id."""
+    args = ["deployment", "run", deployment]
+    for key, value in params.items():
+        args += ["-p", f"{key}={value}"]
+    out = stack.prefect(*args)
+    found = re.search(r"UUID: ([0-9a-f-]{36})", out)
+    assert found, out
+    return found.group(1)
+
+
+def wait_for(stack: Stack, run_id: str) -> dict:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        run = stack.get(f"/flow_runs/{run_id}")
+        if run["state_type"] in TERMINAL:
+            return run
+        time.sleep(1)
+    pytest.fail(f"flow run {run_id} not finished after {RUN_TIMEOUT_S} s "
+                f"(state {run['state_type']}); worker.log:\n{stack.log_tail('worker')}")
+
+
+def deployment(stack: Stack, name: str) -> dict:
+    return stack.get(f"/deployments/name/{name}")
+
+
+def artifacts_of(stack: Stack, run_id: str) -> dict[str, dict]:
+    found = stack.post("/artifacts/filter",
+                       {"artifacts": {"flow_run_id": {"any_": [run_id]}}})
+    return {a["key"]: a for a in found}
+
+
+def check_delivery(outbox: Path, workbook_name: str | None = None) -> dict:
+    """The workbook is whole and reconciles; returns its manifest."""
+    books = sorted(outbox.glob("*.xlsx"))
+    if workbook_name:
+        books = [b for b in books if b.name == workbook_name]
+    assert len(books) == 1, sorted(p.name for p in outbox.iterdir())
+    book = books[0]
+    manifest = json.loads(book.with_suffix(".manifest.json").read_text(encoding="utf-8"))
+    assert manifest["rows_read"] == (manifest["rows_billed"] + manifest["rows_rejected"]
+                                     + manifest["rows_not_billable"]
+                                     + manifest["rows_already_billed"])
+    wb = openpyxl.load_workbook(book, read_only=True)
+    try:
+        assert wb.sheetnames[:4] == ["Rechnungen", "Positionen", "Steuern", "Abstimmung"]
+        invoices = sum(1 for _ in wb["Rechnungen"].iter_rows(min_row=2, values_only=True))
+        lines = sum(1 for _ in wb["Positionen"].iter_rows(min_row=2, values_only=True))
+    finally:
+        wb.close()
+    assert invoices == manifest["invoices"] > 0
+    assert lines == manifest["rows_billed"]
+    assert not list(outbox.glob("*.part")) and not list(outbox.glob(".*.xlsx*"))
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------
+# deployments and schedules
+# --------------------------------------------------------------------------------------------
+
+
+def test_deployments_work_pool_and_parameters(stack):
+    pool = stack.get("/work_pools/billing")
+    assert pool["type"] == "process"
+    manual, monthly = deployment(stack, "billing-run/manual"), deployment(stack,
+                                                                         "billing-run/monthly")
+    for d in (manual, monthly):
+        assert d["work_pool_name"] == "billing"
+        assert d["pull_steps"] == [{"prefect.deployments.steps.set_working_directory": {
+            "directory": str(ROOT)}}]
+        assert d["parameters"]["outbox"] == str(stack.outbox)
+        assert d["parameters"]["state"] == str(stack.base / "billing-state.sqlite")
+        assert d["parameters"]["source"] == str(SAMPLE / "booking_orders.csv")
+        assert d["parameters"]["config"] == str(SAMPLE)
+    assert manual["schedules"] == [] and manual["parameters"]["draft"] is True
+    assert monthly["parameters"]["draft"] is False
+    assert monthly["parameters"]["billing_period"] == "previous_month"
+    props = manual["parameter_openapi_schema"]["properties"]  # typed from the flow signature
+    assert {"source", "config", "outbox", "invoice_date", "cutoff_date", "language", "draft",
+            "state"} <= set(props)
+    assert {"format": "date", "type": "string"} in props["invoice_date"]["anyOf"]
+    assert props["draft"]["type"] == "boolean"
+    out = stack.prefect("deployment", "inspect", "billing-run/monthly")
+    assert "0 7 1 * 1-5" in out and "0 7 2,3 * 1" in out and "Europe/Zurich" in out
+
+
+def _monthly_dates(stack, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The run times the server's scheduler would create, from the deployment's schedules as
+    the API holds them, computed by Prefect's own (server) schedule objects."""
+    from prefect.server.schemas.schedules import CronSchedule
+
+    schedules = [CronSchedule(**s["schedule"])
+                 for s in deployment(stack, "billing-run/monthly")["schedules"] if s["active"]]
+    assert len(schedules) == 2 and all(s.day_or is False for s in schedules)
+
+    async def dates():
+        return [d for s in schedules for d in await s.get_dates(start=start, end=end)]
+
+    return sorted(asyncio.run(dates()))
+
+
+def _first_working_day(year: int, month: int) -> dt.date:
+    return next(dt.date(year, month, d) for d in range(1, 8)
+                if calendar.weekday(year, month, d) < 5)
+
+
+def test_monthly_schedule_first_working_morning_in_zurich_across_dst(stack):
+    dates = _monthly_dates(stack, dt.datetime(2027, 2, 15, tzinfo=ZURICH),
+                           dt.datetime(2027, 11, 30, tzinfo=ZURICH))
+    local = {d.astimezone(ZURICH).isoformat() for d in dates}
+    # summer time starts 2027-03-28 and ends 2027-10-31: 07:00 stays 07:00 local
+    assert {"2027-03-01T07:00:00+01:00", "2027-04-01T07:00:00+02:00",
+            "2027-10-01T07:00:00+02:00", "2027-11-01T07:00:00+01:00"} <= local
+    utc = {d.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M") for d in dates}
+    assert {"2027-03-01 06:00", "2027-04-01 05:00", "2027-10-01 05:00",
+            "2027-11-01 06:00"} <= utc
+    assert "2027-05-03T07:00:00+02:00" in local  # 1 May 2027 is a Saturday
+    assert "2027-08-02T07:00:00+02:00" in local  # 1 August 2027 is a Sunday
+
+    # exactly one run a month, on the first Monday-to-Friday, for ten years
+    decade = _monthly_dates(stack, dt.datetime(2027, 1, 1, tzinfo=ZURICH),
+                            dt.datetime(2036, 12, 31, 23, 59, tzinfo=ZURICH))
+    by_month: dict[tuple[int, int], list[dt.datetime]] = {}
+    for d in decade:
+        d = d.astimezone(ZURICH)
+        by_month.setdefault((d.year, d.month), []).append(d)
+    assert len(by_month) == 120
+    for (year, month), runs in by_month.items():
+        assert len(runs) == 1, runs
+        run = runs[0]
+        assert run.date() == _first_working_day(year, month)
+        assert (run.hour, run.minute) == (7, 0)
+        assert run.utcoffset() == dt.datetime(year, month, run.day, 7,
+                                              tzinfo=ZURICH).utcoffset()
+
+
+def test_inbox_deployment_polls_every_few_minutes(stack):
+    inbox = deployment(stack, "process-inbox/inbox")
+    assert inbox["work_pool_name"] == "billing"
+    assert inbox["parameters"]["inbox"] == str(stack.inbox)
+    (schedule,) = inbox["schedules"]
+    assert 60 <= schedule["schedule"]["interval"] <= 600  # seconds: every few minutes
+
+
+# --------------------------------------------------------------------------------------------
+# runs: two rounds of runs in parallel (the worker runs several at once)
+# --------------------------------------------------------------------------------------------
+
+HAS_INBOX_FLOW = (ROOT / "flows" / "process_inbox.py").exists()
+
+
+@dataclass
+class Runs:
+    manual: dict
+    manual_outbox: Path
+    failed: dict
+    failed_outbox: Path
+    inbox_polls: list[dict]
+    notifications: list[dict]
+
+
+class _Hook(http.server.BaseHTTPRequestHandler):
+    """Stands in for a chat or mail webhook: keeps what the automation POSTs."""
+
+    received: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        type(self).received.append(json.loads(body or b"{}"))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook():
+    _Hook.received = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", _Hook.received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def runs(stack, webhook, tmp_path_factory) -> Runs:
+    """The failure notification (ops/notify_on_failure.py) is installed first. Round 1: a
+    manual draft on the sample (invoice date 2026-10-30, outbox in tmp) and the first poll of
+    the inbox, which sees a dropped file. Round 2: a manual run on a source that does not
+    exist, and the second poll, which bills the file."""
+    url, received = webhook
+    done = subprocess.run([sys.executable, str(ROOT / "ops" / "notify_on_failure.py"),
+                           "webhook", url], env=stack.env, cwd=stack.base,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    date = INVOICE_DATE.isoformat()
+    manual_outbox, failed_outbox = stack.base / "manual-outbox", stack.base / "failed-outbox"
+    if HAS_INBOX_FLOW:
+        stack.inbox.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SAMPLE / "booking_orders_en.csv", stack.inbox / "orders.csv")
+        past = time.time() - 10  # as if the copy had finished ten seconds ago
+        os.utime(stack.inbox / "orders.csv", (past, past))
+    # a file is taken when its size and time are unchanged since the previous poll: the first
+    # poll sees it, the second bills it
+    first = [trigger(stack, "billing-run/manual", invoice_date=date, outbox=str(manual_outbox))]
+    if HAS_INBOX_FLOW:
+        first.append(trigger(stack, "process-inbox/inbox", invoice_date=date))
+    first = [wait_for(stack, r) for r in first]
+    missing = tmp_path_factory.mktemp("nosource") / "missing.csv"
+    second = [trigger(stack, "billing-run/manual", source=str(missing), invoice_date=date,
+                      outbox=str(failed_outbox))]
+    if HAS_INBOX_FLOW:
+        second.append(trigger(stack, "process-inbox/inbox", invoice_date=date))
+    second = [wait_for(stack, r) for r in second]
+    deadline = time.monotonic() + 60  # the automation acts on the run's Failed event
+    while not received and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(2)  # a second message, if any, would be a wrong one
+    return Runs(first[0], manual_outbox, second[0], failed_outbox, first[1:] + second[1:],
+                list(received))
+
+
+def test_manual_run_delivers_a_reconciled_workbook(stack, runs):
+    run = runs.manual
+    assert run["state_type"] == "COMPLETED", (run["state"], stack.log_tail("worker"))
+    assert run["name"] == f"billing-run {INVOICE_DATE} draft"
+    assert run["parameters"]["invoice_date"] == INVOICE_DATE.isoformat()
+    manifest = check_delivery(runs.manual_outbox)
+    assert manifest["rows_read"] == 240
+    assert (stack.base / "billing-state.sqlite").exists()  # the deployment's state store
+
+
+def test_manual_run_publishes_table_and_markdown_artifacts(stack, runs):
+    found = artifacts_of(stack, runs.manual["id"])
+    assert found["billing-run-totals"]["type"] == "table"
+    assert found["billing-run-reconciliation"]["type"] == "markdown"
+    manifest = json.loads(next(runs.manual_outbox.glob("*.manifest.json")).read_text("utf-8"))
+    table = found["billing-run-totals"]["data"]
+    table = json.loads(table) if isinstance(table, str) else table
+    assert {r["currency"]: r["invoice amount"] for r in table} == {
+        cur: t["invoice_amount"] for cur, t in manifest["totals"].items()}
+    assert f"| {manifest['rows_read']} |" in found["billing-run-reconciliation"]["data"]
+
+
+def test_failed_run_delivers_nothing(runs):
+    assert runs.failed["state_type"] == "FAILED"
+    assert "missing.csv" in runs.failed["state"]["message"]
+    assert not runs.failed_outbox.exists() or not any(runs.failed_outbox.iterdir())
+
+
+def test_failed_run_is_notified_through_the_automation(stack, runs):
+    (message,) = runs.notifications  # one, for the failed run; none for the completed ones
+    assert message["subject"] == f"billing-export: {runs.failed['name']} Failed"
+    assert "missing.csv: no such file" in message["body"]
+    assert f"{stack.ui}/runs/flow-run/{runs.failed['id']}" in message["body"]
+
+
+@pytest.mark.skipif(not HAS_INBOX_FLOW, reason="flows/process_inbox.py is not there yet")
+def test_file_dropped_into_inbox_is_billed_by_the_inbox_deployment(stack, runs):
+    first, second = runs.inbox_polls
+    assert first["state_type"] == "COMPLETED", first["state"]
+    assert second["state_type"] == "COMPLETED", (second["state"], stack.log_tail("worker"))
+    assert not (stack.inbox / "orders.csv").exists()
+    assert list((stack.inbox / "processed").glob("*/orders.csv"))
+    ledger = json.loads((stack.inbox / ".billing-export" / "ledger.json").read_text("utf-8"))
+    (entry,) = ledger["files"].values()
+    manifest = check_delivery(stack.outbox, entry["workbook"])
+    with open(SAMPLE / "booking_orders_en.csv", encoding="utf-8-sig", newline="") as f:
+        assert manifest["rows_read"] == sum(1 for _ in csv.reader(f)) - 1
+    assert "process-inbox" not in artifacts_of(stack, first["id"])  # nothing taken yet
+    assert "process-inbox" in artifacts_of(stack, second["id"])
+# --------------------------------------------------------------------------------------------
+# the UI renders the run's artifacts (only where Debian's chromium is installed)
+# --------------------------------------------------------------------------------------------
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _headless(browser: str, profile: Path, url: str, *extra: str) -> str:
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu",
+               "--disable-background-networking", "--disable-component-update",
+               "--no-first-run", f"--user-data-dir={profile}", "--window-size=1600,1100",
+               "--virtual-time-budget=15000", *extra, url]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True, text=True)
+    try:
+        out, _ = proc.communicate(timeout=90)
+    finally:
+        procs.stop_pid(proc.pid, grace=2)  # chromium's helper processes too
+    return out
+
+
+def test_ui_renders_the_run_artifacts(stack, runs, tmp_path):
+    browser = _chromium()
+    if not browser:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    run = runs.manual
+    found = artifacts_of(stack, run["id"])
+    manifest = json.loads(next(runs.manual_outbox.glob("*.manifest.json")).read_text("utf-8"))
+    table_page = f"{stack.ui}/artifacts/artifact/{found['billing-run-totals']['id']}"
+    dom = _headless(browser, tmp_path / "p1", table_page, "--dump-dom")
+    assert manifest["totals"]["CHF"]["invoice_amount"] in dom  # the table, rendered
+    recon_page = f"{stack.ui}/artifacts/artifact/{found['billing-run-reconciliation']['id']}"
+    dom = _headless(browser, tmp_path / "p2", recon_page, "--dump-dom")
+    assert "<table" in dom and "Gelesene Zeilen" in dom  # the markdown, rendered as a table
+    shots = ROOT / "out" / "e2e"
+    shots.mkdir(parents=True, exist_ok=True)
+    for name, url in (("artifact-totals", table_page), ("artifact-reconciliation", recon_page),
+                      ("flow-run", f"{stack.ui}/runs/flow-run/{run['id']}")):
+        shot = tmp_path / f"{name}.png"
+        _headless(browser, tmp_path / name, url, f"--screenshot={shot}")
+        assert shot.exists() and shot.stat().st_size > 20_000, shot
+        part = shots / f".{name}.{os.getpid()}.png"  # whole files only, even with two runs
+        shutil.copyfile(shot, part)
+        os.replace(part, shots / shot.name)
