@@ -2,7 +2,7 @@
 # Start what an operator needs on one machine: a Prefect server with its UI on 127.0.0.1, the
 # process work pool `billing`, the deployments of prefect.yaml (monthly, inbox, manual) and a
 # worker. Safe to run again: what already runs is left running, the deployments are updated.
-# Stop everything with ops/stop.sh (make stop). See docs/operating.md.
+# Stop everything with ops/stop.sh (make stop). See the README ("Operating it").
 #
 # Settings (environment; the defaults work on the sample data):
 #   PREFECT_PORT          server port on 127.0.0.1                     (4200)

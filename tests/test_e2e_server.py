@@ -2,7 +2,7 @@
 deployments of prefect.yaml and a worker — all started by ops/serve.sh and stopped by
 ops/stop.sh, once for this module, on a free loopback port with a temporary PREFECT_HOME.
 
-Runs are triggered the way docs/operating.md says (``prefect deployment run ...``); the
+Runs are triggered the way the README ("Operating it") says (``prefect deployment run ...``); the
 server's scheduler is off so that only those runs happen (the schedules are checked by
 computing their dates with Prefect's own schedule objects).
 """
@@ -141,7 +141,7 @@ def stack(tmp_path_factory):
 
 
 def trigger(stack: Stack, deployment: str, **params) -> str:
-    """``prefect deployment run`` as in docs/operating.md; returns the flow run id."""
+    """``prefect deployment run`` as in the README ("Operating it"); returns the flow run id."""
     args = ["deployment", "run", deployment]
     for key, value in params.items():
         args += ["-p", f"{key}={value}"]
