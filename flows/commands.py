@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from . import final_run, job, state_store
+from . import final_run, job, qrbills, state_store
 from .config import load_config
 from .final_run import CommandError
 from .outbox import manifest_name
@@ -33,15 +33,18 @@ def _draft(store: StateStore, run_id: str) -> dict:
 
 
 def discard(store: StateStore, run_id: str) -> list[Path]:
-    """Mark a draft discarded and move its workbook and manifest to ``<outbox>/discarded/``,
-    so the invoicing system no longer sees it. Returns the moved files."""
+    """Mark a draft discarded and move its workbook, manifest and QR-bill folder to
+    ``<outbox>/discarded/``, so the invoicing system no longer sees it. Returns the moved
+    paths."""
     rec = _draft(store, run_id)
     meta = json.loads(rec["parameters"])
     outbox = Path(meta["outbox"])
     target = outbox / "discarded"
     target.mkdir(parents=True, exist_ok=True)
     moved = []
-    for name in (rec["workbook"], manifest_name(rec["workbook"])):
+    # the QR-bill folder beside the workbook goes with it (os.replace moves a folder too)
+    for name in (rec["workbook"], manifest_name(rec["workbook"]),
+                 qrbills.folder_name(rec["workbook"])):
         src = outbox / name
         if src.exists():
             os.replace(src, target / name)

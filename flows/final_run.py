@@ -37,7 +37,8 @@ from transforms.pipeline import output_tables
 from . import job, qrbills, state_store
 from .config import Config
 from .sources.base import Extract
-from .outbox import Delivery, DeliveryError, deliver, sha256_file, write_manifest
+from .outbox import (Delivery, DeliveryError, deliver, manifest_name, sha256_file,
+                     write_manifest)
 from .state_store import StateStore
 
 Failpoint = Callable[[str], None]
@@ -134,6 +135,7 @@ class Prepared:
     digest: str | None
     already_delivered: bool
     recovered: list[str]
+    company: str = ""  # the state store's lock key (financial company)
 
 
 def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: Config,
@@ -154,7 +156,7 @@ def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: C
         recovered = recover_pending(conn, s.code, outbox)
         previous = state_store.run_record(conn, rid)
         if final and previous and previous["status"] == "delivered":
-            return Prepared(rid, None, None, previous["sha256"], True, recovered)
+            return Prepared(rid, None, None, previous["sha256"], True, recovered, s.code)
         if previous and previous["status"] == "discarded":
             raise CommandError(f"draft {rid} was discarded; change the invoice date or the "
                                "source to bill these orders again")
@@ -194,20 +196,29 @@ def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: C
             state_store.record_billed(conn, s.code, rid, lifecycle.billed_records(billing.lines))
         failpoint("before_commit")
     failpoint("after_commit")
-    return Prepared(rid, rendered, billing, digest, False, recovered)
+    return Prepared(rid, rendered, billing, digest, False, recovered, s.code)
 
 
 def complete(prepared: Prepared, outbox: Path, store: StateStore,
              failpoint: Failpoint = _no_failpoint) -> FinalResult:
-    """Move the committed workbook into the outbox and mark the run delivered."""
+    """Move the committed workbook into the outbox and mark the run delivered.
+
+    Under the store's lock: a run started meanwhile finishes the committed final runs it
+    finds pending (``recover_pending``), and must not move the same staged files while this
+    run does. If it got there first, the delivery is already complete."""
     if prepared.already_delivered:
         return FinalResult(prepared.run_id, None, None, None, True, prepared.recovered)
-    delivery = job.deliver_rendered(prepared.rendered, outbox)
-    failpoint("after_deliver")
-    with store.connect() as conn:
-        state_store.mark_delivered(conn, prepared.run_id, prepared.rendered.name,
-                                   prepared.digest)
-    return FinalResult(prepared.run_id, delivery, prepared.rendered, prepared.billing, False,
+    rendered = prepared.rendered
+    with store.locked(prepared.company) as conn:
+        record = state_store.run_record(conn, prepared.run_id)
+        if record and record["mode"] == "final" and record["status"] == "delivered":
+            delivery = Delivery(outbox / rendered.name, outbox / manifest_name(rendered.name),
+                                prepared.digest, True)
+        else:
+            delivery = job.deliver_rendered(rendered, outbox)
+            failpoint("after_deliver")
+            state_store.mark_delivered(conn, prepared.run_id, rendered.name, prepared.digest)
+    return FinalResult(prepared.run_id, delivery, rendered, prepared.billing, False,
                        prepared.recovered)
 
 
@@ -253,6 +264,11 @@ def credit_on_demand(number: str, reinvoice: bool, config: Config, params: RunPa
     rid = h.hexdigest()[:8].upper()
 
     def select(conn, orders, billed_now):
+        # checked again under the lock: a command or run that got there since may have
+        # credited it already, and an invoice is credited once
+        now = state_store.invoice_data(conn, s.code, [number]).get(number)
+        if now is None or now["status"] != "open":
+            raise CommandError(f"{number} cannot be credited: it was credited meanwhile")
         rows = billed_now[billed_now["invoice_number"] == number]
         restored = (lifecycle.restore_orders(list(rows["booking_row"]), orders)
                     if reinvoice else orders)

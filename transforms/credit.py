@@ -2,7 +2,8 @@
 
 A credit note is built from the invoice as it was delivered (kept in the state store), not
 recomputed: every amount — lines, taxes, home currencies at the original rates, rounding
-differences — is negated, so invoice + credit note is zero to the unit in every currency.
+differences, discount amounts — is negated, so invoice + credit note is zero to the unit in
+every currency.
 It references the original (linked_invoice_number) and is dated, and falls into the periods
 of, the run that issues it.
 """
@@ -59,9 +60,8 @@ def credit_notes(originals: dict[str, dict], invoice_date, run_id: str) -> tuple
     inv["invoice_run"] = run_id
     for c in ("invoice_date", "tax_date", "due_date"):
         inv[c] = date
-    for k in (1, 2, 3):
-        inv[f"discount_date_{k}"] = pd.NaT
-        inv[f"discount_amount_{k}"] = pd.array([None] * len(inv), dtype="Int64")
+    # discount amounts are negated like every other amount (the discount the original
+    # granted is reversed with it); their dates stay those of the original's terms
     inv["payment_reference"] = None
     lines["charge_type"] = CREDIT
     return inv, lines, taxes
