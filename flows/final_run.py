@@ -251,6 +251,14 @@ def credit_on_demand(number: str, reinvoice: bool, config: Config, params: RunPa
         data = state_store.invoice_data(conn, s.code, [number]).get(number)
         if data is None:
             raise CommandError(f"invoice {number} is not in the state store of company {s.code}")
+        earlier = _credit_run(conn, number) if data["status"] == "credited" else None
+    if earlier is not None:
+        # the command ran before: finish its delivery if it died after the commit, and
+        # report it delivered rather than refusing
+        dummy = Extract(pd.DataFrame(), f"state:{number}", "", 0)
+        return run_with_state(dummy, _canonical_empty(), empty_problems(), config, params,
+                              outbox, store, earlier, failpoint=failpoint)
+    with store.connect() as conn:
         if data["status"] != "open" or data["invoice"]["document_type"] != "invoice":
             raise CommandError(f"{number} cannot be credited: it is a "
                                f"{data['invoice']['document_type']} with status {data['status']}")
@@ -276,6 +284,14 @@ def credit_on_demand(number: str, reinvoice: bool, config: Config, params: RunPa
 
     return run_with_state(ex, _canonical_empty(), empty_problems(), config, params, outbox,
                           store, rid, select=select, failpoint=failpoint)
+
+
+def _credit_run(conn, number: str) -> str | None:
+    """The run of an earlier credit command for ``number``, if there was one."""
+    for run in state_store.runs(conn, "final"):
+        if json.loads(run["parameters"]).get("source") == f"state:{number}":
+            return run["run_id"]
+    return None
 
 
 def _canonical_empty() -> pd.DataFrame:

@@ -246,3 +246,37 @@ def test_crash_then_rerun_delivers_exactly_once(point, store_url, tmp_path, samp
         assert stored == numbers and last == len(numbers)
     finally:
         store.engine.dispose()
+
+
+def test_credit_command_rerun_after_crash_delivers_once(tmp_path):
+    """A credit command killed after its commit is finished by running it again."""
+    import datetime as dt
+
+    from flows import final_run, job, state_store
+    from flows.config import load_config
+    from conftest import SAMPLE, SAMPLE_ORDERS
+
+    cfg = load_config(SAMPLE)
+    store = state_store.open_store(tmp_path / "state.sqlite")
+    outbox = tmp_path / "outbox"
+    final = job.default_params(dt.date(2026, 10, 30), None, None, cfg, draft=False)
+    final_run.run_final(str(SAMPLE_ORDERS), cfg, final, outbox, store)
+
+    class Died(Exception):
+        pass
+
+    def die(point):
+        if point == "after_commit":
+            raise Died(point)
+
+    with pytest.raises(Died):
+        final_run.credit_on_demand("RE-2026-000001", True, cfg, final, outbox, store,
+                                   failpoint=die)
+    again = final_run.credit_on_demand("RE-2026-000001", True, cfg, final, outbox, store)
+    assert again.already_delivered
+    with store.connect() as conn:
+        credit_runs = [r for r in state_store.runs(conn, "final")
+                       if r["run_id"] == again.run_id]
+    assert [r["status"] for r in credit_runs] == ["delivered"]
+    assert (outbox / credit_runs[0]["workbook"]).exists()
+    assert not list(outbox.glob(".*.pending"))
