@@ -252,6 +252,9 @@ def credit_on_demand(number: str, reinvoice: bool, config: Config, params: RunPa
         if data is None:
             raise CommandError(f"invoice {number} is not in the state store of company {s.code}")
         earlier = _credit_run(conn, number) if data["status"] == "credited" else None
+        if earlier is not None and state_store.run_record(conn, earlier)["status"] != "pending":
+            raise CommandError(f"{number} cannot be credited: it was credited already "
+                               f"(run {earlier})")
     if earlier is not None:
         # the command ran before: finish its delivery if it died after the commit, and
         # report it delivered rather than refusing
