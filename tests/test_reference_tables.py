@@ -223,3 +223,17 @@ def test_reference_file_not_utf8(cfg):
     path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
     message = config_error(cfg)
     assert "tax_rules.csv" in message and "UTF-8" in message
+
+
+def test_cash_rounding_finer_than_the_currency_is_refused(tmp_path):
+    import shutil
+
+    from flows.config import ConfigError, load_config
+
+    conf = tmp_path / "conf"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "sample_data", conf)
+    toml = conf / "company.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace('CHF = "0.05"', 'JPY = "0.05"'),
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"cash_rounding\.JPY: '0\.05' is not a positive"):
+        load_config(conf)

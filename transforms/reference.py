@@ -195,6 +195,14 @@ def cross_check(tables: dict[str, pd.DataFrame], settings, files: dict[str, str]
         if cur not in currencies.EXPONENTS:
             found.append(TableProblem("company.toml", None, "home_currencies",
                                       f"unknown currency {cur}"))
+    for cur, inc in settings.cash_rounding.items():
+        if cur in currencies.EXPONENTS:
+            minor, ok = money.to_minor([inc], [currencies.exponent(cur)])
+            if not ok[0] or minor[0] <= 0:
+                found.append(TableProblem(
+                    "company.toml", None, f"cash_rounding.{cur}",
+                    f"{inc!r} is not a positive amount with at most "
+                    f"{currencies.exponent(cur)} decimals"))
     if found:
         raise ReferenceError(found)
 
