@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .outbox import sha256_file
+from .outbox import fsync_dir, sha256_file
 
 try:
     import fcntl
@@ -106,14 +106,6 @@ def scan(inbox: Path, seen: dict, now: float, settle: float = SETTLE_SECONDS) ->
 
 # -- files on disk: atomic, fsynced, never overwriting ------------------------------------------
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, data: bytes) -> None:
     """Write beside, fsync, rename over ``path``, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -126,7 +118,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _candidates(name: str):
@@ -161,8 +153,8 @@ def move(src: Path, folder: Path, note: tuple[str, str] | None = None) -> Path:
             os.rename(src, dst)
         break
     src.unlink(missing_ok=True)
-    _fsync_dir(folder)
-    _fsync_dir(src.parent)
+    fsync_dir(folder)
+    fsync_dir(src.parent)
     return dst
 
 
