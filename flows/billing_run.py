@@ -79,8 +79,18 @@ def _check(value):
     return value
 
 
-@task(name="extract", cache_policy=NONE, retries=3, retry_delay_seconds=[2, 10, 30],
-      retry_condition_fn=_transient)
+RETRY_DELAYS = [2, 10, 30]
+
+
+def _extract_name() -> str:
+    """Name of the extract task run: the source, with any database password hidden."""
+    from prefect.runtime import task_run
+    source = str(task_run.parameters.get("source", ""))
+    return f"extract {job.public_location(source) if '://' in source else Path(source).name}"
+
+
+@task(name="extract", task_run_name=_extract_name, cache_policy=NONE, retries=3,
+      retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_transient)
 @_guard
 def extract_task(source: str, since: dt.datetime | None = None):
     ex = job.extract(source, since=since)
@@ -88,7 +98,7 @@ def extract_task(source: str, since: dt.datetime | None = None):
     return ex
 
 
-@task(name="validate", cache_policy=NONE)
+@task(name="validate", task_run_name="validate", cache_policy=NONE)
 @_guard
 def validate_task(ex):
     valid, problems = job.validate(ex)
@@ -97,7 +107,7 @@ def validate_task(ex):
     return valid, problems
 
 
-@task(name="bill", cache_policy=NONE)
+@task(name="bill", task_run_name="bill", cache_policy=NONE)
 @_guard
 def bill_task(orders, problems, ctx, progress=None):
     logger = get_run_logger()
@@ -108,7 +118,7 @@ def bill_task(orders, problems, ctx, progress=None):
     return job.bill(orders, problems, ctx, log)
 
 
-@task(name="render", cache_policy=NONE)
+@task(name="render", task_run_name="render", cache_policy=NONE)
 @_guard
 def render_task(billing, ex, config, params, rid, outbox, staged=None):
     rendered = job.render(billing, ex, config, params, rid, outbox, staged=staged)
@@ -117,7 +127,7 @@ def render_task(billing, ex, config, params, rid, outbox, staged=None):
     return rendered
 
 
-@task(name="deliver", cache_policy=NONE)
+@task(name="deliver", task_run_name="deliver", cache_policy=NONE)
 @_guard
 def deliver_task(prepared, outbox: str, store):
     result = final_run.complete(prepared, Path(outbox), store)

@@ -96,3 +96,43 @@ def test_cli_help_explains_every_option():
                          capture_output=True, text=True, check=True).stdout
     for option in ("--source", "--config", "--outbox", "--invoice-date", "--language"):
         assert option in out
+
+
+def test_unreachable_database_is_retried_then_fails_without_password(prefect_harness, tmp_path,
+                                                                     monkeypatch):
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    import flows.billing_run as br
+
+    fast = br.extract_task.with_options(retry_delay_seconds=[0, 0, 0])
+    monkeypatch.setattr(br, "extract_task", fast)
+    state = br.billing_run(source="postgresql+psycopg://billing:s3cret@127.0.0.1:1/openolat",
+                           config=str(SAMPLE), outbox=str(tmp_path / "outbox"),
+                           invoice_date=INVOICE_DATE, return_state=True)
+    assert state.is_failed()
+    assert "cannot connect" in state.message and "s3cret" not in state.message
+    assert not (tmp_path / "outbox").exists() or not any((tmp_path / "outbox").glob("*.xlsx"))
+
+    async def extract_runs():
+        async with get_client() as client:
+            flow_run = await client.read_flow_run(state.state_details.flow_run_id)
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[flow_run.id])))
+            return [r for r in runs if r.name.startswith("extract")]
+
+    runs = asyncio.run(extract_runs())
+    assert len(runs) == 1 and runs[0].run_count == 4  # the first try and three retries
+    assert "s3cret" not in runs[0].name and "127.0.0.1:1" in runs[0].name
+
+
+def test_a_bad_file_is_not_retried(prefect_harness, tmp_path):
+    from flows.billing_run import _transient
+    from flows.sources.base import SourceError
+    from flows.sources.openolat_db import SourceUnavailable
+    from prefect.states import Failed
+
+    assert _transient(None, None, Failed(data=SourceUnavailable("db", "down")))
+    assert not _transient(None, None, Failed(data=SourceError("x.csv", "missing column")))
