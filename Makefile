@@ -42,3 +42,11 @@ serve: install
 
 stop:
 	bash ops/stop.sh
+
+# --- bench: the 10k / 100k / 1M benchmark with baseline, floor and the Excel row limit
+# (benchmarks/README.md; about 20 minutes; not part of `make test`).
+.PHONY: bench
+
+bench: install
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
+	$(BIN)/python benchmarks/run.py --boundary $(BENCH_ARGS)

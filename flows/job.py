@@ -33,7 +33,7 @@ from .config import Config
 from .outbox import Delivery, deliver
 from .sources import csv_file
 from .sources.base import Extract, SourceError
-from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, write_workbook
+from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
 
 
 def check_validation_enabled() -> None:
@@ -197,7 +197,7 @@ def _count_cut(tables, max_text) -> int:
         frame = tables[sheet.id]
         for c in sheet.cols:
             if c.kind == "text" and len(frame):
-                n += int((frame[c.id].astype("str").str.len() > max_text).sum())
+                n += int(over_limit(frame[c.id], max_text).sum())  # as the writer cuts
     return n
 
 

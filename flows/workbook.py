@@ -1,22 +1,35 @@
-"""Write the invoicing workbook (DESIGN.md §6) with XlsxWriter, row by row in constant memory.
+"""Write the invoicing workbook (DESIGN.md §6): XlsxWriter for the package, vectorised rows.
 
-Headers, cell kinds and number formats come from ``schemas.workbook``. Text is always written
-as text, so ``=HYPERLINK(...)`` in a name stays a name, never a formula. Amounts are written
-from exact decimals with their currency's decimals as number format. A sheet that would pass
-Excel's row limit continues on "Name (2)"; text over Excel's cell limit is cut with a marker
-and counted. Every XlsxWriter return code is checked. The creation time is fixed to the
-invoice date, so the same tables give the same bytes.
+XlsxWriter (constant-memory mode) writes everything but the cells: workbook, styles with the
+per-currency number formats, column widths, frozen header, autofilter, document properties
+with a fixed creation time (so the same tables give the same bytes) and the zip container.
+The data rows are the hot path: a million lines are three million Python calls into
+XlsxWriter, so they are instead built column-wise with Arrow compute kernels, in exactly the
+XML XlsxWriter's own constant-memory row writer emits (``<c r=.. s=..><v>..</v></c>`` and
+inline strings), and appended to the worksheet's row-data file. ``benchmarks/README.md`` has the
+measurements behind the choice.
+
+Amounts are written as exact decimal text built from integer minor units and the currency's
+exponent (no float ever holds an amount); each cell gets its currency's number format. Text is
+always an inline string, never a formula, XML-escaped, control characters as ``_xHHHH_``
+like Excel. A sheet that would pass ``max_rows`` (Excel: 1,048,576 including the header)
+continues on "Name (2)"; text over ``max_text`` UTF-16 units (Excel: 32,767) is cut with a
+marker and reported. Every XlsxWriter return code is checked: nothing is lost silently.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import xlsxwriter
+from xlsxwriter.utility import xl_col_to_name
 
 from schemas.columns import AMOUNT, DATE, INT, PERCENT, RATE, TEXT, Sheet
 from transforms import currencies
@@ -25,10 +38,24 @@ EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_TEXT = 32_767
 CUT_MARKER = {"de": " …[gekürzt]", "en": " …[cut]"}
 _DATE_FORMAT = {"de": "dd.mm.yyyy", "en": "yyyy-mm-dd"}
+_SCALE = {PERCENT: 4, RATE: 6}  # money.PERCENT_SCALE, money.RATE_SCALE as exponents
+#: rows built and written per batch: bounds memory (~150 MB of XML per batch at 32 columns)
+BATCH_ROWS = 50_000
+
+_LS = pa.large_string()
+# what XlsxWriter escapes as _xHHHH_ (control characters, U+FFFE/U+FFFF, and a literal _xHHHH_)
+_CONTROL_RE2 = r"[\x00-\x08\x0b-\x1f\x{fffe}\x{ffff}]|_x[0-9a-fA-F]{4}_"
+_CONTROL_1 = re.compile("(_x[0-9a-fA-F]{4}_)")
+_CONTROL_2 = re.compile(r"([\x00-\x08\x0b-\x1f])")
+# leading or trailing whitespace as Python's ``\s`` sees it (XlsxWriter's xml:space test)
+_EDGE_SPACE_RE2 = r"^[\s\p{Z}\x{85}]|[\s\p{Z}\x{85}]$"
+# days from 1899-12-31 (Excel's 1900 epoch), +1 after 1900-02-28 (Excel's leap-year bug)
+_EPOCH = np.datetime64("1899-12-31", "ns")
+_NS_PER_DAY = 86_400 * 10**9
 
 
 class WriterError(Exception):
-    """XlsxWriter refused a cell; carries sheet, row and column."""
+    """XlsxWriter refused a cell, or a value cannot be written exactly; names the place."""
 
 
 @dataclass
@@ -49,7 +76,6 @@ class _Formats:
         self.header = wb.add_format({"bold": True, "bg_color": "#DDE4EE", "border": 1,
                                      "text_wrap": False})
         self.date = wb.add_format({"num_format": _DATE_FORMAT[language]})
-        self.text = wb.add_format({"num_format": "@"})
         self.int = wb.add_format({"num_format": "0"})
         self.percent = wb.add_format({"num_format": "0.0##"})
         self.rate = wb.add_format({"num_format": "0.000000"})
@@ -60,6 +86,12 @@ class _Formats:
             fmt = "#,##0" + ("." + "0" * exp if exp > 0 else "")
             self._amount[exp] = self.wb.add_format({"num_format": fmt})
         return self._amount[exp]
+
+    @staticmethod
+    def xf(fmt) -> str:
+        # the style index XlsxWriter gives the format (assigned on first use, as when it
+        # writes a cell itself)
+        return str(fmt._get_xf_index())
 
 
 def _width(sheet: Sheet, frame: pd.DataFrame, language: str) -> list[int]:
@@ -77,16 +109,50 @@ def _width(sheet: Sheet, frame: pd.DataFrame, language: str) -> list[int]:
     return widths
 
 
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def over_limit(values: pd.Series, max_text: int = EXCEL_MAX_TEXT) -> np.ndarray:
+    """Which texts are longer than ``max_text`` UTF-16 units (how Excel counts), i.e. will be
+    cut. UTF-8 bytes are never fewer than UTF-16 units, so only long texts are looked at."""
+    arr = _text_array(values)
+    cand = np.flatnonzero(_bool(pc.greater(pc.binary_length(arr), max_text)))
+    out = np.zeros(len(arr), dtype=bool)
+    for i in cand:
+        out[i] = _utf16_len(arr[int(i)].as_py()) > max_text
+    return out
+
+
+def _cut(text: str, max_text: int, marker: str) -> str:
+    keep = max_text - _utf16_len(marker)
+    head = text.encode("utf-16-le", "surrogatepass")[: 2 * keep]
+    return head.decode("utf-16-le", "ignore") + marker  # a split surrogate pair is dropped
+
+
+def _escape_control(text: str) -> str:
+    text = _CONTROL_1.sub(r"_x005F\1", text)
+    text = _CONTROL_2.sub(lambda m: f"_x{ord(m.group(1)):04X}_", text)
+    return text.replace("\ufffe", "_xFFFE_").replace("\uffff", "_xFFFF_")
+
+
 def write_workbook(path: Path, tables: dict[str, pd.DataFrame], sheets: tuple[Sheet, ...],
                    language: str, created: dt.date, title: str,
                    max_rows: int = EXCEL_MAX_ROWS, max_text: int = EXCEL_MAX_TEXT) -> WriteReport:
+    if max_rows < 2:
+        raise ValueError(f"max_rows must be at least 2 (a header and one data row), not "
+                         f"{max_rows}")
+    if max_rows > EXCEL_MAX_ROWS:
+        raise ValueError(f"max_rows {max_rows} is beyond Excel's {EXCEL_MAX_ROWS:,} rows")
+    marker = CUT_MARKER[language]
+    if not 0 < _utf16_len(marker) < max_text:
+        raise ValueError(f"max_text {max_text} leaves no room for the cut marker {marker!r}")
     report = WriteReport()
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
                                          "strings_to_numbers": False, "strings_to_urls": False})
     wb.set_properties({"title": title, "author": "billing-export", "company": "",
                        "created": dt.datetime.combine(created, dt.time())})
     fmt = _Formats(wb, language)
-    marker = CUT_MARKER[language]
     try:
         for sheet in sheets:
             frame = tables[sheet.id]
@@ -104,62 +170,168 @@ def write_workbook(path: Path, tables: dict[str, pd.DataFrame], sheets: tuple[Sh
     return report
 
 
-def _cells(sheet: Sheet, chunk: pd.DataFrame, frame: pd.DataFrame):
-    """Per column: a list of Python values ready to write (None for blank)."""
-    out = []
-    for c in sheet.cols:
-        s = chunk[c.id]
-        if c.kind == AMOUNT:
-            exps = currencies.exponents(chunk[c.currency].fillna("")) if c.currency else None
-            vals = [None if (v is None or v is pd.NA) else Decimal(int(v)).scaleb(-int(e))
-                    for v, e in zip(s.astype("object"), exps)]
-            out.append((c, vals, exps))
-        elif c.kind == PERCENT:
-            out.append((c, [None if v is pd.NA else Decimal(int(v)).scaleb(-4)
-                            for v in s.astype("object")], None))
-        elif c.kind == RATE:
-            out.append((c, [None if v is pd.NA or v is None else Decimal(int(v)).scaleb(-6)
-                            for v in s.astype("object")], None))
-        elif c.kind == INT:
-            out.append((c, [None if v is pd.NA or v is None else int(v)
-                            for v in s.astype("object")], None))
-        elif c.kind == DATE:
-            out.append((c, [None if pd.isna(v) else v.to_pydatetime() for v in s], None))
-        else:
-            out.append((c, [None if (v is None or v != v) else str(v)
-                            for v in s.astype("object")], None))
-    return out
-
-
 def _write_sheet(wb, name, sheet, chunk, frame, fmt, language, marker, max_text, report):
     ws = wb.add_worksheet(name)
+    ncols = len(sheet.cols)
     for j, c in enumerate(sheet.cols):
         _check(ws.write_string(0, j, c.header(language), fmt.header), name, 0, j)
     for j, w in enumerate(_width(sheet, frame, language)):
-        ws.set_column(j, j, w)
+        _check(ws.set_column(j, j, w), name, 0, j)
     ws.freeze_panes(1, 0)
-    ws.autofilter(0, 0, max(len(chunk), 1), len(sheet.cols) - 1)
-    columns = _cells(sheet, chunk, frame)
+    _check(ws.autofilter(0, 0, max(len(chunk), 1), ncols - 1), name, 0, 0)
     n = len(chunk)
-    for i in range(n):
-        r = i + 1
-        for j, (c, vals, exps) in enumerate(columns):
-            v = vals[i]
-            if v is None:
-                continue
-            if c.kind == TEXT:
-                if len(v) > max_text:
-                    v = v[: max_text - len(marker)] + marker
-                    report.cut_cells.append((name, r + 1, c.header(language)))
-                code = ws.write_string(r, j, v)
-            elif c.kind == AMOUNT:
-                code = ws.write_number(r, j, v, fmt.amount(int(exps[i])))
-            elif c.kind == DATE:
-                code = ws.write_datetime(r, j, v, fmt.date)
-            elif c.kind == PERCENT:
-                code = ws.write_number(r, j, v, fmt.percent)
-            elif c.kind == RATE:
-                code = ws.write_number(r, j, v, fmt.rate)
+    if not n:
+        return
+    # the data rows 1..n: reserve them in XlsxWriter's bookkeeping (dimension, last row
+    # written), flush the header row, then append the rows' XML to its row-data file
+    _check(ws._check_dimensions(n, ncols - 1), name, n, ncols - 1)
+    ws._write_single_row(n + 1)
+    fh = ws.row_data_fh
+    fh.flush()
+    for start in range(0, n, BATCH_ROWS):
+        part = chunk.iloc[start:start + BATCH_ROWS]
+        rows = _rows_xml(sheet, part, start + 1, fmt, name, language, marker, max_text, report)
+        fh.buffer.write(_joined_bytes(rows))
+    fh.buffer.flush()
+
+
+def _joined_bytes(arr: pa.Array) -> memoryview:
+    """All values of a large_string array back to back (its data buffer between the offsets)."""
+    _, offsets, data = arr.buffers()
+    offs = np.frombuffer(offsets, dtype=np.int64)[arr.offset: arr.offset + len(arr) + 1]
+    return memoryview(data)[int(offs[0]):int(offs[-1])]
+
+
+def _s(text: str) -> pa.Scalar:
+    return pa.scalar(text, _LS)
+
+
+def _bool(arr) -> np.ndarray:
+    return np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _text_array(values: pd.Series) -> pa.Array:
+    s = values if values.dtype == "str" else values.astype("str")
+    arr = pa.array(s, from_pandas=True)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(_LS)
+
+
+def _int_array(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """int64 values and a mask of present ones (nullable Int64 or int64)."""
+    present = values.notna().to_numpy()
+    ints = values.fillna(0).to_numpy(dtype=np.int64) if len(values) else np.zeros(0, np.int64)
+    return ints, present
+
+
+def decimal_text(minor: np.ndarray, exps: np.ndarray) -> pa.Array:
+    """Exact decimal text of integer minor units at per-row exponents: 125005, 2 → "1250.05";
+    -5, 2 → "-0.05"; 7, 0 → "7". The same digits ``Decimal(minor).scaleb(-exp)`` shows."""
+    minor = np.asarray(minor, dtype=np.int64)
+    exps = np.asarray(exps, dtype=np.int64)
+    mag = np.abs(minor)
+    unit = 10 ** exps
+    whole = pa.array(mag // unit).cast(_LS)
+    # the fraction, zero-padded to exp digits: 10**exp + frac written out, minus the leading 1
+    frac = pc.utf8_slice_codeunits(pa.array(unit + mag % unit).cast(_LS), 1)
+    frac = pc.if_else(pa.array(exps > 0), pc.binary_join_element_wise(_s("."), frac, _s("")),
+                      _s(""))
+    sign = pc.if_else(pa.array(minor < 0), _s("-"), _s(""))
+    return pc.binary_join_element_wise(sign, whole, frac, _s(""))
+
+
+def _excel_dates(values: pd.Series, name: str, header: str) -> tuple[pa.Array, np.ndarray]:
+    """Excel serial day numbers (1900 system) as text, and the mask of present dates."""
+    ns = values.to_numpy(dtype="datetime64[ns]")
+    present = ~np.isnat(ns)
+    delta = (ns - _EPOCH).astype(np.int64)
+    days, rest = np.divmod(delta, _NS_PER_DAY)
+    days = np.where(days > 59, days + 1, days)  # Excel's 29 February 1900
+    if (rest[present] != 0).any():
+        # a time of day: the fraction as XlsxWriter writes it (dates here are whole days)
+        text = [None if not p else f"{d + r / _NS_PER_DAY:.16G}"
+                for d, r, p in zip(days.tolist(), rest.tolist(), present.tolist())]
+        return pa.array(text, _LS), present
+    if present.any() and days[present].min() < 0:
+        raise WriterError(f"{name}: column {header}: a date before 1900 cannot be an Excel date")
+    return pa.array(days).cast(_LS), present
+
+
+def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, language, marker,
+              max_text, report) -> pa.Array:
+    """The <row> elements of the data rows ``first_row``.. (0-based sheet rows)."""
+    n = len(part)
+    rownum = pa.array(np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)).cast(_LS)
+    cells = [pc.binary_join_element_wise(_s('<row r="'), rownum, _s('">'), _s(""))]
+    for j, c in enumerate(sheet.cols):
+        ref = _s(f'<c r="{xl_col_to_name(j)}')
+        s = part[c.id]
+        header = c.header(language)
+        if c.kind == TEXT:
+            arr = _text_array(s)
+            arr = _cut_texts(arr, first_row, name, header, marker, max_text, report)
+            ctrl = np.flatnonzero(_bool(pc.match_substring_regex(arr, _CONTROL_RE2)))
+            if len(ctrl):
+                mask = np.zeros(n, dtype=bool)
+                mask[ctrl] = True
+                fixed = [_escape_control(arr[int(i)].as_py()) for i in ctrl]
+                arr = pc.replace_with_mask(arr, pa.array(mask), pa.array(fixed, _LS))
+            preserve = pc.if_else(pc.match_substring_regex(arr, _EDGE_SPACE_RE2),
+                                  _s('<t xml:space="preserve">'), _s("<t>"))
+            for ch, ent in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+                arr = pc.replace_substring(arr, ch, ent)
+            cell = pc.binary_join_element_wise(ref, rownum, _s('" t="inlineStr"><is>'),
+                                               preserve, arr, _s("</t></is></c>"), _s(""))
+        else:
+            if c.kind == DATE:
+                value, present = _excel_dates(s, name, header)
+                style = _s(fmt.xf(fmt.date))
             else:
-                code = ws.write_number(r, j, v, fmt.int)
-            _check(code, name, r, j)
+                ints, present = _int_array(s)
+                if c.kind == AMOUNT:
+                    exps = currencies.exponents(part[c.currency].astype("object")
+                                                .where(part[c.currency].notna(), ""))
+                    bad = present & (exps < 0)
+                    if bad.any():
+                        i = int(np.flatnonzero(bad)[0])
+                        raise WriterError(
+                            f"{name}: row {first_row + i + 1}, column {header}: amount without "
+                            f"a known currency ({part[c.currency].iloc[i]!r})")
+                    exps = np.where(present, exps, 0)
+                    value = decimal_text(ints, exps)
+                    styles = {int(e): fmt.xf(fmt.amount(int(e)))
+                              for e in np.unique(exps[present])}
+                    table = np.array([styles.get(e, "0") for e in range(int(exps.max()) + 1)],
+                                     dtype=object)
+                    style = pa.array(table[exps], _LS)
+                elif c.kind in _SCALE:
+                    value = decimal_text(ints, np.full(n, _SCALE[c.kind], dtype=np.int64))
+                    style = _s(fmt.xf(fmt.percent if c.kind == PERCENT else fmt.rate))
+                else:
+                    value = pa.array(ints).cast(_LS)
+                    style = _s(fmt.xf(fmt.int))
+            value = pc.if_else(pa.array(present), value, pa.scalar(None, _LS))
+            cell = pc.binary_join_element_wise(ref, rownum, _s('" s="'), style, _s('"><v>'),
+                                               value, _s("</v></c>"), _s(""))
+        cells.append(cell)
+    cells.append(_s("</row>"))
+    return pc.binary_join_element_wise(*cells, _s(""), null_handling="replace",
+                                       null_replacement="")
+
+
+def _cut_texts(arr, first_row, name, header, marker, max_text, report):
+    cand = np.flatnonzero(_bool(pc.greater(pc.binary_length(arr), max_text)))
+    if not len(cand):
+        return arr
+    mask = np.zeros(len(arr), dtype=bool)
+    fixed = []
+    for i in cand:
+        text = arr[int(i)].as_py()
+        if _utf16_len(text) > max_text:
+            mask[i] = True
+            fixed.append(_cut(text, max_text, marker))
+            report.cut_cells.append((name, first_row + int(i) + 1, header))
+    if not fixed:
+        return arr
+    return pc.replace_with_mask(arr, pa.array(mask), pa.array(fixed, _LS))

@@ -12,7 +12,9 @@ import hashlib
 import io
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from transforms.headers import map_headers, required_headers
 
@@ -55,33 +57,42 @@ def read(location: str) -> Extract:
     first = text.splitlines()[0]
     delim = _delimiter(first, name)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim, strict=True)
-    records = []
     try:
-        for record in reader:
-            records.append(record)
+        records = list(reader)  # the csv module's C loop; no Python code per row
     except csv.Error as err:
         # name the line the reader stopped on, so a broken quote can be found
         raise SourceError(name, f"not readable as CSV: {err}", row=reader.line_num) from None
     header, body = records[0], records[1:]
+    del records
     hmap = map_headers(header)
     if hmap.missing:
         missing = "; ".join(required_headers(c) for c in hmap.missing)
         raise SourceError(name, f"required column(s) missing: {missing}", row=1)
     if hmap.duplicates:
         raise SourceError(name, f"column appears twice: {', '.join(hmap.duplicates)}", row=1)
-    # csv rows: record i is on line i+1 (header is line 1) unless cells hold line breaks
-    rows = [(i + 2, r) for i, r in enumerate(body) if any(c.strip() for c in r)]
     width = len(header)
-    cols = {cid: [] for cid in hmap.columns.values()}
-    for _, r in rows:
-        r = r + [""] * (width - len(r)) if len(r) < width else r
-        for i, cid in hmap.columns.items():
-            cols[cid].append(r[i])
-    frame = pd.DataFrame(cols, dtype="str")
+    # csv rows: record i is on line i+1 (header is line 1) unless cells hold line breaks.
+    # Rows are looked at one by one only where they are unusual (blank, short or long).
+    lengths = np.fromiter(map(len, body), dtype=np.int64, count=len(body))
+    joined = np.fromiter(map(len, map(str.strip, map("".join, body))), dtype=np.int64,
+                         count=len(body))
+    blank = joined == 0  # every cell empty or whitespace
+    for i in np.flatnonzero(~blank & (lengths > width)):
+        if any(c.strip() for c in body[i][width:]):
+            raise SourceError(name, f"more cells than headers (is the separator right? "
+                              f"detected '{delim}')", row=int(i) + 2)
+    keep = np.flatnonzero(~blank)
+    if len(keep) < len(body):
+        body = [body[i] for i in keep]
+        lengths = lengths[keep]
+    for i in np.flatnonzero(lengths < width):
+        body[i] = body[i] + [""] * (width - len(body[i]))
+    columns = list(zip(*body)) if body else [() for _ in range(width)]
+    del body
+    frame = pd.DataFrame({cid: pd.Series(pa.array(columns[i], type=pa.large_string()),
+                                         dtype="str")
+                          for i, cid in hmap.columns.items()})
     frame["source"] = name
-    frame["source_row"] = pd.Series([n for n, _ in rows], dtype="int64")
-    extra = [n for n, r in rows if len(r) > width and any(c.strip() for c in r[width:])]
-    if extra:
-        raise SourceError(name, f"more cells than headers (is the separator right? "
-                          f"detected '{delim}')", row=extra[0])
-    return Extract(frame, name, hashlib.sha256(data).hexdigest(), len(rows), hmap.ignored)
+    frame["source_row"] = pd.Series(keep + 2, dtype="int64")
+    rows = len(keep)
+    return Extract(frame, name, hashlib.sha256(data).hexdigest(), rows, hmap.ignored)
