@@ -22,6 +22,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from schemas.problems import Reason
+from transforms.reconcile import column_label
 
 from . import job
 from . import final_run, state_store
@@ -177,7 +178,8 @@ def _problem_records(problems, language: str) -> list[dict]:
     for r in problems.itertuples(index=False):
         reason = Reason[r.reason]
         out.append({"source": r.source, "row": None if pd.isna(r.source_row) else int(r.source_row),
-                    "booking_number": _text(r.booking_number), "column": _text(r.column),
+                    "booking_number": _text(r.booking_number),
+                    "column": column_label(_text(r.column), language),
                     "bucket": reason.bucket, "reason": reason.name,
                     "problem": reason.text(language, _text(r.detail) or ""),
                     "value": None if r.value is None or pd.isna(r.value) else str(r.value)})

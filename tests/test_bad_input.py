@@ -23,6 +23,8 @@ from transforms.reconcile import label
 
 LANG = "de"
 
+from transforms.reconcile import column_label  # noqa: E402
+
 
 # --- helpers ---------------------------------------------------------------------------------
 
@@ -252,7 +254,7 @@ def test_bad_rows_are_rejected_with_file_row_column_and_value(run, tmp_path):
         (r,) = rej[row]
         assert r["source"] == "zeilen.csv"
         assert r["booking_number"] == rows[row - 2][ix("Buchungsnummer")]
-        assert r["column"] == column and r["problem"] == text, row
+        assert r["column"] == column_label(column, LANG) and r["problem"] == text, row
         if value is not None:
             assert r["value"] == value, row
     assert "Frankreich" in rej[7][0]["value"]
@@ -312,7 +314,7 @@ def test_missing_exchange_rate_rejects_those_invoices_never_rate_1(run, tmp_path
     assert set(rej) == usd_rows
     for row in usd_rows:
         (r,) = rej[row]
-        assert r["source"] == "usd.csv" and r["column"] == "price"
+        assert r["source"] == "usd.csv" and r["column"] == "Preis"
         assert r["problem"].startswith("kein Wechselkurs USD→CHF")
         assert r["value"] == "2026-10-30"
     invoices = sheet_rows(wb, INVOICES)

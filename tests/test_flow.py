@@ -74,7 +74,7 @@ def test_cli_run_prints_problems_like_a_compiler(prefect_harness, tmp_path, caps
                  "--language", "en", "--quiet"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "booking_orders.csv:153 price: [190114] not a valid amount" in out
+    assert "booking_orders.csv:153 Price: [190114] not a valid amount" in out
     assert "Delivered:" in out
     assert len(list(tmp_path.glob("*.xlsx"))) == 1
     assert main(["run", "--outbox", str(tmp_path), "--invoice-date",

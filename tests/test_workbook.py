@@ -234,9 +234,9 @@ def test_every_unbilled_row_is_on_the_rejected_sheet_with_its_source_row(sample_
         assert r["problem"] and r["column"]
     by_row = {r["source_row"]: r for r in rejected}
     price = col(header, "Preis")
-    assert by_row[153]["column"] == "price" and by_row[153]["value"] == body[151][price]
-    assert by_row[180]["column"] == "cost_center" and "Frankreich" in by_row[180]["value"]
-    assert by_row[189]["column"] == "order_date"
+    assert by_row[153]["column"] == "Preis" and by_row[153]["value"] == body[151][price]
+    assert by_row[180]["column"] == "Kostenstelle" and "Frankreich" in by_row[180]["value"]
+    assert by_row[189]["column"] == "Auftragsdatum"
 
 
 # --- cell kinds, formats, layout ----------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from schemas.booking_order import HEADERS
 from schemas.problems import ALREADY_BILLED, NOT_BILLABLE, REJECTED, Reason
 
 from . import currencies, money
@@ -70,6 +71,23 @@ def billed_rows(lines: pd.DataFrame) -> pd.DataFrame:
     return own[["source", "source_row"]].drop_duplicates()
 
 
+def column_label(column, language: str):
+    """A booking-order field as the export's header names it (German or English), so the
+    accountant finds the cell; other names (customers.csv columns) stay as they are.
+
+    >>> column_label("price", "de"), column_label("price", "en"), column_label("vat_id", "en")
+    ('Preis', 'Price', 'vat_id')
+    """
+    if not isinstance(column, str):
+        return None
+    headers = HEADERS.get(column) or {"product_ref": ("Kennzeichen", "Ext. ref."),
+                                      "implementation_ref": ("Kennzeichen", "Ext. ref.")}.get(
+        column)
+    if headers is None:
+        return column
+    return headers[0] if language == "de" or len(headers) < 2 else headers[1]
+
+
 def rejected_sheet(problems: pd.DataFrame, language: str) -> pd.DataFrame:
     p = problems
     text = [Reason[r].text(language, d if isinstance(d, str) else "")
@@ -80,7 +98,7 @@ def rejected_sheet(problems: pd.DataFrame, language: str) -> pd.DataFrame:
         "source": p["source"].astype("str"),
         "source_row": p["source_row"].astype("Int64"),
         "booking_number": p["booking_number"],
-        "column": p["column"],
+        "column": p["column"].map(lambda c: column_label(c, language)),
         "problem": text,
         "value": p["value"].map(lambda v: None if v is None or v is pd.NA or v != v else str(v)),
         "_b": bucket.map(order),
