@@ -32,7 +32,7 @@ from . import qrbills
 from .config import Config
 from .outbox import Delivery, deliver
 from .sources import csv_file
-from .sources.base import Extract, SourceError
+from .sources.base import Extract
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
 
 

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import xlsxwriter
 from xlsxwriter.utility import xl_col_to_name
 
-from schemas.columns import AMOUNT, DATE, INT, PERCENT, RATE, TEXT, Sheet
+from schemas.columns import AMOUNT, DATE, PERCENT, RATE, TEXT, Sheet
 from transforms import currencies
 
 EXCEL_MAX_ROWS = 1_048_576

@@ -9,6 +9,7 @@ user can act on; a bad row is never an exception.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
@@ -32,6 +33,17 @@ class Extract:
     ignored_columns: tuple[str, ...] = ()
     location: str | None = None  # where it was read from, password hidden (set by job.extract)
     read_at: str | None = None  # UTC time the read began (ISO), for incremental database runs
+
+
+def read_file(location: str, kind: str) -> tuple[str, bytes]:
+    """The bytes of a source file and the name to report it by; a missing file or a folder is
+    a :class:`SourceError` saying so (``kind`` names what was expected, e.g. "a CSV file")."""
+    path = Path(location)
+    if not path.exists():
+        raise SourceError(str(location), "no such file")
+    if path.is_dir():
+        raise SourceError(str(location), f"is a folder, not {kind}")
+    return path.name, path.read_bytes()
 
 
 class Source(Protocol):

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ import pyarrow as pa
 
 from transforms.headers import map_headers, required_headers
 
-from .base import Extract, SourceError
+from .base import Extract, SourceError, read_file
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -42,13 +41,7 @@ def _delimiter(header_line: str, name: str) -> str:
 
 
 def read(location: str) -> Extract:
-    path = Path(location)
-    name = path.name
-    if not path.exists():
-        raise SourceError(str(location), "no such file")
-    if path.is_dir():
-        raise SourceError(str(location), "is a folder, not a CSV file")
-    data = path.read_bytes()
+    name, data = read_file(location, "a CSV file")
     if data[:4] == b"PK\x03\x04":
         raise SourceError(name, "this is an Excel/zip file, not a CSV file")
     text = _decode(data, name)

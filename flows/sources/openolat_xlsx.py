@@ -43,7 +43,6 @@ import posixpath
 import re
 import zipfile
 from decimal import Decimal
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pandas as pd
@@ -51,7 +50,7 @@ import python_calamine as pc
 
 from transforms.headers import map_headers, required_headers
 
-from .base import Extract, SourceError
+from .base import Extract, SourceError, read_file
 
 #: OpenOlat's sheet name in German and English (compared without case and extra spaces).
 SHEET_NAMES = ("Buchungsaufträge", "Booking orders")
@@ -266,13 +265,7 @@ def read_cells(data: bytes, name: str) -> tuple[str, list[list]]:
 
 
 def read(location: str) -> Extract:
-    path = Path(location)
-    name = path.name
-    if not path.exists():
-        raise SourceError(str(location), "no such file")
-    if path.is_dir():
-        raise SourceError(str(location), "is a folder, not an Excel file")
-    data = path.read_bytes()
+    name, data = read_file(location, "an Excel file")
     sheet, rows = read_cells(data, name)
     if not rows or not any(cell_text(v).strip() for v in rows[0]):
         if not any(cell_text(v).strip() for r in rows for v in r):
