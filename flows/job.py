@@ -20,12 +20,10 @@ import pandas as pd
 from schemas.problems import concat
 from schemas.settings import RunParameters
 from schemas.workbook import SHEETS, label_values
-from transforms import currencies
 from transforms.billing import Billing, Context
-from transforms.money import to_decimal
 from transforms.parse import parse_booking_orders
 from transforms.pipeline import bill, output_tables
-from transforms.reconcile import billed_rows, reconciliation, row_buckets
+from transforms.reconcile import billed_rows, currency_totals, reconciliation, row_buckets
 from transforms.validate import validate_booking_orders
 
 from . import qrbills
@@ -126,13 +124,7 @@ def parameters_table(params: RunParameters, config: Config, rid: str) -> dict[st
 def manifest(billing: Billing, tables, name: str, rid: str, params: RunParameters,
              rows_read: int) -> dict:
     inv = billing.invoices
-    totals = {}
-    for cur, g in inv.groupby("currency", sort=True):
-        e = currencies.exponent(cur)
-        totals[cur] = {m: _dec(int(g[m].sum()), e)
-                       for m in ("net_amount", "tax_amount", "cash_rounding_amount",
-                                 "invoice_amount")}
-        totals[cur]["invoices"] = int(len(g))
+    totals = currency_totals(inv)
     buckets = row_buckets(billing.problems)
     return {
         "run": rid,
@@ -148,10 +140,6 @@ def manifest(billing: Billing, tables, name: str, rid: str, params: RunParameter
         "lines": int(len(billing.lines)),
         "totals": totals,
     }
-
-
-def _dec(minor: int, exp: int) -> str:
-    return str(to_decimal(minor, exp))
 
 
 def file_name(config: Config, params: RunParameters, rid: str) -> str:

@@ -107,6 +107,19 @@ def rejected_sheet(problems: pd.DataFrame, language: str) -> pd.DataFrame:
             .drop(columns="_b").reset_index(drop=True))
 
 
+TOTALS = ("net_amount", "tax_amount", "cash_rounding_amount", "invoice_amount")
+
+
+def currency_totals(invoices: pd.DataFrame) -> dict[str, dict]:
+    """Per invoice currency: the exact decimal text of each total and the document count —
+    the figures the Reconciliation sheet and the manifest both show."""
+    out = {}
+    for cur, g in invoices.groupby("currency", sort=True):
+        out[cur] = {m: _money_text(int(g[m].sum()), cur) for m in TOTALS}
+        out[cur]["invoices"] = int(len(g))
+    return out
+
+
 def _money_text(minor: int, cur: str) -> str:
     return str(money.to_decimal(minor, currencies.exponent(cur)))
 
@@ -144,9 +157,9 @@ def reconciliation(billing: Billing, rows_read: int, sources: list[tuple[str, st
     if restored.any():
         add("counts", label("reissued", language), None, int(restored.sum()))
     add("totals", label("lines", language), None, len(billing.lines))
-    for cur, g in inv.groupby("currency", sort=True):
-        for m in ("net_amount", "tax_amount", "cash_rounding_amount", "invoice_amount"):
-            add("totals", label(m, language), cur, _money_text(int(g[m].sum()), cur))
+    for cur, totals in currency_totals(inv).items():
+        for m in TOTALS:
+            add("totals", label(m, language), cur, totals[m])
     for k in (1, 2, 3):
         col = f"home_currency_{k}"
         if col not in inv or inv[col].isna().all():
