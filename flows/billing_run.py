@@ -24,9 +24,10 @@ from prefect.states import Failed
 from schemas.problems import Reason
 from transforms.reconcile import column_label
 
-from . import job
-from . import final_run, state_store
-from .config import ConfigError, load_config
+from transforms.pipeline import bill_partition
+
+from . import final_run, job, state_store, task_runners
+from .config import ConfigError, load_group
 from .state_store import StateError, open_store
 from .outbox import DeliveryError
 from .sources.base import SourceError
@@ -108,15 +109,30 @@ def validate_task(ex):
     return valid, problems
 
 
-@task(name="bill", task_run_name="bill", cache_policy=NONE)
+def _partition_name() -> str:
+    from prefect.runtime import task_run
+    company, bucket = task_run.parameters.get("key", ("", 0))
+    return f"bill {company}" + (f" part {bucket + 1}" if bucket else "")
+
+
+@task(name="bill", task_run_name=_partition_name, cache_policy=NONE)
 @_guard
-def bill_task(orders, problems, ctx, progress=None):
+def bill_partition_task(orders, ctx, key):
+    """One partition of one company, up to numbering (transforms.pipeline.PARTITION_STEPS);
+    mapped over all partitions, so a cluster bills them side by side."""
     logger = get_run_logger()
 
     def log(t):
         logger.info("step %-22s %7.3f s  %d lines", t.step, t.seconds, t.lines)
 
-    return job.bill(orders, problems, ctx, log)
+    billing, _ = bill_partition(orders, ctx, log)
+    return billing
+
+
+def _map_parts(parts: list[tuple]):
+    futures = bill_partition_task.map([o for o, _, _ in parts], [c for _, c, _ in parts],
+                                      [k for _, _, k in parts])
+    return [_check(f.result()) for f in futures]
 
 
 @task(name="render", task_run_name="render", cache_policy=NONE)
@@ -190,43 +206,65 @@ def _text(v):
     return v if isinstance(v, str) else None
 
 
-@flow(name="billing-run", flow_run_name=_run_name, log_prints=True)
+@flow(name="billing-run", flow_run_name=_run_name, log_prints=True,
+      task_runner=task_runners.from_environment())
 def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
                 outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
                 cutoff_date: dt.date | None = None, language: str | None = None,
                 draft: bool = True, state: str | None = None,
-                billing_period: str | None = None, incremental: bool = False) -> dict:
+                billing_period: str | None = None, incremental: bool = False,
+                partition_rows: int = job.DEFAULT_PARTITION_ROWS) -> dict:
     """Bill the booking orders in ``source`` and deliver one workbook into ``outbox``.
 
     A draft has provisional numbers and records nothing as billed; a final run (draft=False)
     takes gapless numbers and records every billed order in the state store.
     ``billing_period="previous_month"`` (the monthly schedule) dates the invoices on the last
     day of the previous month when no invoice date is given. ``incremental`` (database
-    sources) reads only orders created or changed since the last delivered final run."""
+    sources) reads only orders created or changed since the last delivered final run.
+
+    ``config`` may be a group (group.toml): one workbook per financial company. A company
+    with more than ``partition_rows`` orders is billed in hash partitions of its invoice-to
+    parties; the partitions are mapped tasks, run where the flow's task runner says
+    (flows/task_runners.py)."""
     job.check_validation_enabled()
     if invoice_date is None and billing_period == "previous_month":
         invoice_date = previous_month_end(dt.date.today())
     try:
-        cfg = load_config(config)
-        params = job.default_params(invoice_date, cutoff_date, language, cfg, draft=draft)
+        group = load_group(config)
         store = open_store(state or default_state(outbox))
         since = None
         if incremental and job.source_kind(source) == "database":
             with store.connect() as conn:
-                since = state_store.last_read_at(conn, cfg.settings.code,
-                                                 job.public_location(source))
+                marks = [state_store.last_read_at(conn, m.config.settings.code,
+                                                  job.public_location(source))
+                         for m in group.members]
+            since = None if None in marks else min(marks)
         ex = _check(extract_task(source, since))
         valid, problems = _check(validate_task(ex))
-        rid = job.run_id(ex, cfg, params)
-        prepared = final_run.prepare(
-            ex, valid, problems, cfg, params, Path(outbox), store, rid,
-            bill_fn=lambda *a, **k: _check(bill_task(*a, **k)),
+        runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
+            invoice_date, cutoff_date, language, c, draft=draft))
+        del valid, problems
+        prepared = final_run.prepare_group(
+            runs, Path(outbox), store,
+            bill_many=functools.partial(job.bill_many, partition_rows=partition_rows,
+                                        map_parts=_map_parts),
             render_fn=lambda *a, **k: _check(render_task(*a, **k)))
-        result = _check(deliver_task(prepared, outbox, store))
+        results = [_check(deliver_task(p, outbox, store)) for p in prepared]
     except (UserError, *USER_ERRORS) as err:
         get_run_logger().error("%s — nothing was delivered", err)
         return Failed(message=str(err))
-    return summarise(result, store, params)
+    summaries = [summarise(r, store, run.params) for r, run in zip(results, runs)]
+    return summaries[0] if group.single else group_summary(group.name, summaries)
+
+
+def group_summary(name: str, companies: list[dict]) -> dict:
+    """A group run: each company's summary, and the row counts of the whole source."""
+    keys = ("rows_read", "rows_billed", "rows_rejected", "rows_not_billable",
+            "rows_already_billed", "invoices", "credit_notes", "lines")
+    return {"group": name, "companies": companies,
+            **{k: sum(c.get(k, 0) for c in companies) for k in keys},
+            "problems": [p for c in companies for p in c["problems"]],
+            "workbooks": [c["workbook"] for c in companies]}
 
 
 def summarise(result, store, params) -> dict:

@@ -25,6 +25,16 @@ def _date(text: str) -> dt.date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="billing-export",
@@ -43,7 +53,8 @@ def parser() -> argparse.ArgumentParser:
                           "(default: sample_data/booking_orders.csv)")
     run.add_argument("--config", default=str(ROOT / "sample_data"),
                      help="folder with company.toml and the reference tables (tax_codes.csv, "
-                          "tax_rules.csv, exchange_rates.csv, payment_terms.csv, customers.csv) "
+                          "tax_rules.csv, exchange_rates.csv, payment_terms.csv, customers.csv), "
+                          "or a group.toml of several companies: one workbook each "
                           "(default: sample_data/)")
     run.add_argument("--outbox", default="out/outbox",
                      help="folder the invoicing system reads; created if missing "
@@ -66,6 +77,17 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--incremental", action="store_true",
                      help="database source: read only orders created or changed since the "
                           "last delivered final run of that database")
+    run.add_argument("--task-runner", choices=("threads", "dask"), default=None,
+                     help="where the partitions are billed: threads of this process, or a "
+                          "local Dask cluster (default: threads, or BILLING_TASK_RUNNER)")
+    run.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
+                     help="bill the partitions on this existing Dask cluster (implies "
+                          "--task-runner dask; its workers need billing-export installed)")
+    run.add_argument("--workers", type=_positive, default=None, metavar="N",
+                     help="threads, or local Dask workers (default: one per CPU)")
+    run.add_argument("--partition-rows", type=_positive, default=None, metavar="N",
+                     help="bill a company with more orders than this in hash partitions of "
+                          "its invoice-to parties (default: 250000); the workbook is the same")
     run.add_argument("--json", action="store_true",
                      help="print the run summary as JSON instead of text")
     run.add_argument("--strict", action="store_true",
@@ -188,6 +210,13 @@ def _environment(quiet: bool) -> None:
 
 
 def _print_summary(s: dict, out) -> None:
+    if "companies" in s:  # a group: each company's workbook, then the whole source
+        for company in s["companies"]:
+            _print_summary(company, out)
+        print(f"\n{s['group']}: {len(s['companies'])} workbooks; rows read {s['rows_read']}: "
+              f"billed {s['rows_billed']}, rejected {s['rows_rejected']}, not billable "
+              f"{s['rows_not_billable']}, already billed {s['rows_already_billed']}", file=out)
+        return
     not_billable: dict[str, int] = {}
     for p in s["problems"]:
         if p["bucket"] != "rejected":
@@ -222,11 +251,22 @@ def main(argv: list[str] | None = None) -> int:
         return _state_main(args)
     _environment(args.quiet)
     from .billing_run import billing_run
-    state = billing_run(source=args.source, config=args.config, outbox=args.outbox,
-                        invoice_date=args.invoice_date, cutoff_date=args.cutoff_date,
-                        language=args.language, draft=not args.final, state=args.state,
-                        incremental=args.incremental,
-                        return_state=True)
+    from .job import DEFAULT_PARTITION_ROWS
+    from .task_runners import TaskRunnerError, task_runner
+    flow = billing_run
+    if args.task_runner or args.dask_address or args.workers:
+        try:
+            flow = billing_run.with_options(task_runner=task_runner(
+                args.task_runner, args.dask_address, args.workers))
+        except TaskRunnerError as err:
+            print(f"billing-export: error: {err}", file=sys.stderr)
+            return 2
+    state = flow(source=args.source, config=args.config, outbox=args.outbox,
+                 invoice_date=args.invoice_date, cutoff_date=args.cutoff_date,
+                 language=args.language, draft=not args.final, state=args.state,
+                 incremental=args.incremental,
+                 partition_rows=args.partition_rows or DEFAULT_PARTITION_ROWS,
+                 return_state=True)
     if not state.is_completed():
         print(f"billing-export: error: {state.message}", file=sys.stderr)
         print("Nothing was delivered.", file=sys.stderr)

@@ -44,7 +44,9 @@ def read_csv_text(path: Path) -> pd.DataFrame:
         raise ConfigError(f"{path}: the file is empty") from None
 
 
-def load_config(location: str | Path) -> Config:
+def load_config(location: str | Path, tables_from: Path | None = None) -> Config:
+    """One company's configuration. ``tables_from`` (a group's folder) holds the tables the
+    company's own folder does not have, so a group shares its tax codes and rates."""
     path = Path(location)
     folder, toml_path = (path.parent, path) if path.is_file() else (path, path / "company.toml")
     if not toml_path.exists():
@@ -66,6 +68,8 @@ def load_config(location: str | Path) -> Config:
     tables, files, problems = {}, {}, []
     for name in TABLES:
         file = folder / f"{name}.csv"
+        if not file.exists() and tables_from is not None and (tables_from / file.name).exists():
+            file = tables_from / file.name
         files[name] = str(file)
         if not file.exists():
             if name in REQUIRED_TABLES:
@@ -86,3 +90,108 @@ def load_config(location: str | Path) -> Config:
     for table in tables.values():  # row numbers were only needed for the messages above
         table.attrs.pop(SOURCE_ROWS, None)
     return Config(settings, tables, folder, digest.hexdigest())
+
+
+@dataclass(frozen=True)
+class Member:
+    """A company of a group and the OpenOlat organisations whose products it bills."""
+    config: Config
+    product_orgs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Group:
+    """The financial companies one run bills: one workbook each. A single company's
+    configuration is a group of one that bills every row."""
+    name: str
+    members: tuple[Member, ...]
+    folder: Path
+    single: bool  # a plain company configuration, not a group.toml
+
+    @property
+    def org_companies(self) -> dict[str, str]:
+        return {org: m.config.settings.code for m in self.members for org in m.product_orgs}
+
+    def member(self, code: str) -> Member:
+        for m in self.members:
+            if m.config.settings.code == code:
+                return m
+        known = ", ".join(m.config.settings.code for m in self.members)
+        raise ConfigError(f"{self.folder}: no company {code!r} in this configuration "
+                          f"(companies: {known})")
+
+
+def is_group(location: str | Path) -> bool:
+    path = Path(location)
+    if path.is_dir():
+        return not (path / "company.toml").exists() and (path / "group.toml").exists()
+    return path.suffix == ".toml" and path.exists() and _has_table(path, "group")
+
+
+def _has_table(path: Path, name: str) -> bool:
+    try:
+        return name in tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError):
+        return False
+
+
+def load_group(location: str | Path) -> Group:
+    """A group configuration (``group.toml``), or one company's configuration as a group of
+    one. group.toml lists each company's folder and the product organisations it bills::
+
+        [group]
+        name = "Bildungsgruppe Beispiel"
+        [[group.company]]
+        config = "."                      # folder with company.toml, relative to group.toml
+        product_orgs = ["ORG-10", "ORG-30"]
+    """
+    if not is_group(location):
+        config = load_config(location)
+        return Group(config.settings.name, (Member(config, ()),), config.folder, True)
+    path = Path(location)
+    toml_path = path / "group.toml" if path.is_dir() else path
+    folder = toml_path.parent
+    try:
+        doc = tomllib.loads(toml_path.read_text(encoding="utf-8"))["group"]
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{toml_path}: not valid TOML: {err}") from None
+    where = f"{toml_path} [group]"
+    unknown = sorted(set(doc) - {"name", "company"})
+    if unknown:
+        raise ConfigError(f"{where} {unknown[0]}: unknown setting (known: name, company)")
+    name = doc.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{where} name: expected a text, e.g. name = \"Bildungsgruppe\"")
+    entries = doc.get("company")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{where}: no [[group.company]] entries (each names a company folder "
+                          "and its product_orgs)")
+    members, seen_orgs, seen_codes = [], {}, set()
+    for i, entry in enumerate(entries, start=1):
+        at = f"{toml_path} [[group.company]] #{i}"
+        if not isinstance(entry, dict) or set(entry) - {"config", "product_orgs"}:
+            raise ConfigError(f"{at}: expected config = \"folder\" and product_orgs = [...]")
+        cfg_path = entry.get("config")
+        orgs = entry.get("product_orgs")
+        if not isinstance(cfg_path, str) or not cfg_path.strip():
+            raise ConfigError(f"{at} config: expected the company's folder, e.g. \"zuerich\"")
+        if (not isinstance(orgs, list) or not orgs
+                or not all(isinstance(o, str) and o.strip() for o in orgs)):
+            raise ConfigError(f"{at} product_orgs: expected a list of OpenOlat organisation ids "
+                              "(\"Org ID (Produkt)\"), e.g. [\"ORG-10\"]")
+        try:
+            config = load_config(folder / cfg_path, tables_from=folder)
+        except ConfigError as err:
+            raise ConfigError(f"{at}: {err}") from None
+        code = config.settings.code
+        if code in seen_codes:
+            raise ConfigError(f"{at}: company {code} is listed twice")
+        seen_codes.add(code)
+        for org in (o.strip() for o in orgs):
+            if org in seen_orgs:
+                raise ConfigError(f"{at} product_orgs: {org} is billed by company "
+                                  f"{seen_orgs[org]} already; an organisation belongs to one "
+                                  "company")
+            seen_orgs[org] = code
+        members.append(Member(config, tuple(o.strip() for o in orgs)))
+    return Group(name.strip(), tuple(members), folder, False)

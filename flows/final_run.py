@@ -138,6 +138,18 @@ class Prepared:
     company: str = ""  # the state store's lock key (financial company)
 
 
+@dataclass
+class _Started:
+    run: job.CompanyRun
+    previous: dict | None
+    life: "lifecycle.Lifecycle"
+    recovered: list[str]
+
+
+#: bills many companies' orders at once: [(orders, problems, context)] -> [Billing]
+BillMany = Callable[[list[tuple]], list[Billing]]
+
+
 def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: Config,
             params: RunParameters, outbox: Path, store: StateStore, rid: str,
             select: Callable | None = None, failpoint: Failpoint = _no_failpoint,
@@ -148,55 +160,88 @@ def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: C
     billed)`` may replace the usual lifecycle split (credit on demand); ``bill_fn`` and
     ``render_fn`` let the Prefect flow run those stages as tasks."""
     bill_fn = bill_fn or job.bill
+
+    def bill_many(jobs):
+        return [bill_fn(o, p, ctx, progress)[0] for o, p, ctx in jobs]
+
+    return prepare_group([job.CompanyRun(ex, orders, problems, config, params, rid, select)],
+                         outbox, store, failpoint, bill_many, render_fn)[0]
+
+
+def prepare_group(runs: list[job.CompanyRun], outbox: Path, store: StateStore,
+                  failpoint: Failpoint = _no_failpoint, bill_many: BillMany | None = None,
+                  render_fn=None) -> list[Prepared]:
+    """:func:`prepare` for the companies of a group in one transaction: every company's lock
+    is taken (in code order), all of them are billed together by ``bill_many`` — which may
+    spread their partitions over a cluster — and the run commits for all or for none."""
+    bill_many = bill_many or (lambda jobs: [job.bill(o, p, c)[0] for o, p, c in jobs])
     render_fn = render_fn or job.render
-    s = config.settings
-    final = not params.draft
     outbox.mkdir(parents=True, exist_ok=True)
-    with store.locked(s.code) as conn:
-        recovered = recover_pending(conn, s.code, outbox)
-        previous = state_store.run_record(conn, rid)
-        if final and previous and previous["status"] == "delivered":
-            return Prepared(rid, None, None, previous["sha256"], True, recovered, s.code)
-        if previous and previous["status"] == "discarded":
-            raise CommandError(f"draft {rid} was discarded; change the invoice date or the "
-                               "source to bill these orders again")
-        billed = state_store.active_billed(conn, s.code)
-        state_orders = lifecycle.with_state_columns(orders)
-        life = (select or (lambda c, o, b: lifecycle.split(o, b, s.written_off)))(
-            conn, state_orders, billed)
-        billing, _ = bill_fn(life.to_bill, concat([problems, life.problems]),
-                             job.context(config, params, rid), progress)
-        originals = state_store.invoice_data(conn, s.code, list(life.credit_invoices))
-        billing = append_credit_notes(billing, originals, params, config, rid)
-        if final:
-            order = final_order(billing.invoices)
-            numbers = state_store.next_numbers(conn, s.code, s.invoice_number_prefix,
-                                               params.invoice_date.year, len(order))
-            billing = apply_numbers(billing, dict(zip(order, numbers)), status="printed",
-                                    company=s.code, qr=s.qr_iban is not None)
-        name = job.file_name(config, params, rid)
-        rendered = render_fn(billing, ex, config, params, rid, outbox,
-                             staged=staged_path(outbox, name))
-        failpoint("after_render")
-        digest = sha256_file(rendered.path)
-        meta = {"source": ex.name, "outbox": str(outbox.resolve()), "manifest": rendered.manifest,
-                "invoice_date": params.invoice_date.isoformat(),
-                "cutoff_date": params.cutoff_date.isoformat(), "language": params.language,
-                "location": ex.location or ex.name, "config": str(config.folder.resolve()),
-                "read_at": ex.read_at,
-                "qr_staged": str(rendered.qr_staged) if rendered.qr_staged else None}
-        if previous is None:
-            state_store.record_run(conn, rid, s.code, "final" if final else "draft", "pending",
-                                   params.invoice_date.isoformat(), meta, rendered.name, digest,
-                                   str(rendered.path))
-        if final:
-            state_store.record_invoices(conn, s.code, rid,
-                                        documents(output_tables(billing, params.language)))
-            state_store.mark_credited(conn, s.code, list(life.credit_invoices))
-            state_store.record_billed(conn, s.code, rid, lifecycle.billed_records(billing.lines))
+    codes = [r.config.settings.code for r in runs]
+    with store.locked_many(codes) as conn:
+        started = [_start(conn, r, outbox) for r in runs]
+        todo = [s for s in started if isinstance(s, _Started)]
+        billings = bill_many([(s.life.to_bill, concat([s.run.problems, s.life.problems]),
+                               job.context(s.run.config, s.run.params, s.run.rid))
+                              for s in todo])
+        done = iter(billings)
+        out = [s if isinstance(s, Prepared) else _finish(conn, s, next(done), outbox,
+                                                          render_fn, failpoint)
+               for s in started]
         failpoint("before_commit")
     failpoint("after_commit")
-    return Prepared(rid, rendered, billing, digest, False, recovered, s.code)
+    return out
+
+
+def _start(conn, r: job.CompanyRun, outbox: Path):
+    s = r.config.settings
+    recovered = recover_pending(conn, s.code, outbox)
+    previous = state_store.run_record(conn, r.rid)
+    if not r.params.draft and previous and previous["status"] == "delivered":
+        return Prepared(r.rid, None, None, previous["sha256"], True, recovered, s.code)
+    if previous and previous["status"] == "discarded":
+        raise CommandError(f"draft {r.rid} was discarded; change the invoice date or the "
+                           "source to bill these orders again")
+    billed = state_store.active_billed(conn, s.code)
+    state_orders = lifecycle.with_state_columns(r.orders)
+    life = (r.select or (lambda c, o, b: lifecycle.split(o, b, s.written_off)))(
+        conn, state_orders, billed)
+    return _Started(r, previous, life, recovered)
+
+
+def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
+            failpoint: Failpoint) -> Prepared:
+    r, s = st.run, st.run.config.settings
+    final = not r.params.draft
+    originals = state_store.invoice_data(conn, s.code, list(st.life.credit_invoices))
+    billing = append_credit_notes(billing, originals, r.params, r.config, r.rid)
+    if final:
+        order = final_order(billing.invoices)
+        numbers = state_store.next_numbers(conn, s.code, s.invoice_number_prefix,
+                                           r.params.invoice_date.year, len(order))
+        billing = apply_numbers(billing, dict(zip(order, numbers)), status="printed",
+                                company=s.code, qr=s.qr_iban is not None)
+    name = job.file_name(r.config, r.params, r.rid)
+    rendered = render_fn(billing, r.ex, r.config, r.params, r.rid, outbox,
+                         staged=staged_path(outbox, name))
+    failpoint("after_render")
+    digest = sha256_file(rendered.path)
+    meta = {"source": r.ex.name, "outbox": str(outbox.resolve()), "manifest": rendered.manifest,
+            "invoice_date": r.params.invoice_date.isoformat(),
+            "cutoff_date": r.params.cutoff_date.isoformat(), "language": r.params.language,
+            "location": r.ex.location or r.ex.name, "config": str(r.config.folder.resolve()),
+            "read_at": r.ex.read_at,
+            "qr_staged": str(rendered.qr_staged) if rendered.qr_staged else None}
+    if st.previous is None:
+        state_store.record_run(conn, r.rid, s.code, "final" if final else "draft", "pending",
+                               r.params.invoice_date.isoformat(), meta, rendered.name, digest,
+                               str(rendered.path))
+    if final:
+        state_store.record_invoices(conn, s.code, r.rid,
+                                    documents(output_tables(billing, r.params.language)))
+        state_store.mark_credited(conn, s.code, list(st.life.credit_invoices))
+        state_store.record_billed(conn, s.code, r.rid, lifecycle.billed_records(billing.lines))
+    return Prepared(r.rid, rendered, billing, digest, False, st.recovered, s.code)
 
 
 def complete(prepared: Prepared, outbox: Path, store: StateStore,

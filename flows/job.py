@@ -14,6 +14,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -22,15 +23,16 @@ from schemas.settings import RunParameters
 from schemas.workbook import SHEETS, label_values
 from transforms.billing import Billing, Context
 from transforms.parse import parse_booking_orders
-from transforms.pipeline import bill, output_tables
+from transforms.partition import hash_partitions, split_companies
+from transforms.pipeline import bill, bill_partition, finish, output_tables
 from transforms.reconcile import billed_rows, currency_totals, reconciliation, row_buckets
 from transforms.validate import validate_booking_orders
 
 from . import qrbills
-from .config import Config
+from .config import Config, Group
 from .outbox import Delivery, deliver
 from .sources import csv_file
-from .sources.base import Extract
+from .sources.base import Extract, SourceError
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
 
 
@@ -86,13 +88,76 @@ def validate(ex: Extract) -> tuple[pd.DataFrame, pd.DataFrame]:
     return valid, concat([parse_problems, check_problems])
 
 
-def run_id(ex: Extract, config: Config, params: RunParameters) -> str:
+def run_id(ex: Extract, config: Config, params: RunParameters, scope: str = "") -> str:
+    """``scope`` says which rows of the source a company of a group bills (its product
+    organisations); empty for a single company, which bills them all."""
     h = hashlib.sha256()
     for part in (ex.checksum, config.checksum, params.invoice_date.isoformat(),
                  params.cutoff_date.isoformat(), params.language,
-                 str(params.exchange_rate_date), str(params.draft)):
+                 str(params.exchange_rate_date), str(params.draft)) + ((scope,) if scope else ()):
         h.update(part.encode() + b"\0")
     return h.hexdigest()[:8].upper()
+
+
+@dataclass
+class CompanyRun:
+    """One company's part of a run: its rows of the source, configuration and run id."""
+    ex: Extract
+    orders: pd.DataFrame
+    problems: pd.DataFrame
+    config: Config
+    params: RunParameters
+    rid: str
+    select: Callable | None = None  # replaces the lifecycle split (credit on demand)
+
+
+def company_runs(ex: Extract, valid: pd.DataFrame, problems: pd.DataFrame, group: Group,
+                 params_of: Callable[[Config], RunParameters]) -> list[CompanyRun]:
+    """The source split among the companies of ``group`` (one run each, in group order)."""
+    if group.single:
+        m = group.members[0]
+        params = params_of(m.config)
+        return [CompanyRun(ex, valid, problems, m.config, params, run_id(ex, m.config, params))]
+    if "product_org_id" not in ex.frame:
+        raise SourceError(ex.name, "the column 'Org ID (Produkt)' is missing; a group "
+                          "configuration gives each row to the company that bills its "
+                          "product's organisation", row=1)
+    codes = [m.config.settings.code for m in group.members]
+    shares = split_companies(ex.frame, valid, problems, group.org_companies, codes)
+    runs = []
+    for i, m in enumerate(group.members):
+        mask, mine, mine_problems = shares[m.config.settings.code]
+        sub = dataclasses.replace(ex, frame=ex.frame[mask].reset_index(drop=True),
+                                  rows=int(mask.sum()))
+        params = params_of(m.config)
+        scope = "group:" + ",".join(sorted(m.product_orgs)) + (":lead" if i == 0 else "")
+        runs.append(CompanyRun(sub, mine, mine_problems, m.config, params,
+                               run_id(sub, m.config, params, scope)))
+    return runs
+
+
+#: a company above this many orders is billed in hash partitions of its invoice-to parties
+DEFAULT_PARTITION_ROWS = 250_000
+
+#: bills partitions: [(orders, context, (company, bucket))] -> [Billing], in the same order
+MapParts = Callable[[list[tuple]], list[Billing]]
+
+
+def bill_in_process(parts: list[tuple]) -> list[Billing]:
+    return [bill_partition(orders, ctx)[0] for orders, ctx, _ in parts]
+
+
+def bill_many(jobs: list[tuple], partition_rows: int = DEFAULT_PARTITION_ROWS,
+              map_parts: MapParts = bill_in_process) -> list[Billing]:
+    """Bill several companies' orders ``[(orders, problems, context)]``: each company's orders
+    in hash partitions, all partitions through ``map_parts`` (the flow maps them as Prefect
+    tasks, on a Dask cluster if asked), then per company the merge and the numbering."""
+    parts = [(i, p) for i, (orders, _, ctx) in enumerate(jobs)
+             for p in hash_partitions(ctx.settings.code, orders, ctx.tables.get("customers"),
+                                      partition_rows)]
+    billed = map_parts([(p.orders, jobs[i][2], p.key) for i, p in parts])
+    return [finish(problems, [b for (j, _), b in zip(parts, billed) if j == i], ctx)[0]
+            for i, (_, problems, ctx) in enumerate(jobs)]
 
 
 @dataclass

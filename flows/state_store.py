@@ -59,15 +59,20 @@ class StateStore:
     def dialect(self) -> str:
         return self.engine.dialect.name
 
-    @contextmanager
     def locked(self, company: str):
         """A transaction holding the store's exclusive billing lock for ``company``."""
+        return self.locked_many([company])
+
+    @contextmanager
+    def locked_many(self, companies: list[str]):
+        """One transaction holding the billing locks of several companies, taken in code
+        order so that two group runs cannot deadlock (SQLite has one lock for all)."""
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
-                    key = int(hashlib.sha256(f"billing-export:{company}".encode()).hexdigest()[:15],
-                              16)
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+                    for company in sorted(set(companies)):
+                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                     {"k": _lock_key(company)})
                 yield conn
         except OperationalError as err:
             raise StateError(f"state store {_safe(self.url)}: {err.orig}") from None
@@ -79,6 +84,10 @@ class StateStore:
                 yield conn
         except OperationalError as err:
             raise StateError(f"state store {_safe(self.url)}: {err.orig}") from None
+
+
+def _lock_key(company: str) -> int:
+    return int(hashlib.sha256(f"billing-export:{company}".encode()).hexdigest()[:15], 16)
 
 
 def open_store(location: str | Path) -> StateStore:

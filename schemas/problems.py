@@ -53,6 +53,9 @@ class Reason(Enum):
     INVALID_VAT_ID = (REJECTED, "MWST-/USt-IdNr. des Kunden {detail} ist ungültig "
                       "(customers.csv)", "VAT id of customer {detail} is not valid "
                       "(customers.csv)")
+    NO_COMPANY = (REJECTED, "keine Firma der Gruppe verrechnet Produkte dieser Organisation "
+                  "(group.toml)", "no company of the group bills products of this "
+                  "organisation (group.toml)")
     INVALID = (REJECTED, "ungültiger Wert ({detail})", "invalid value ({detail})")
     NOT_INVOICE_METHOD = (NOT_BILLABLE, "keine Zahlung per Rechnung", "not paid by invoice")
     STATUS_NOT_BILLABLE = (NOT_BILLABLE, "Buchungsstatus wird nicht verrechnet",

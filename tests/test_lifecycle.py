@@ -578,19 +578,19 @@ def test_an_invoice_credited_meanwhile_is_not_credited_twice(base, billed, sampl
 
     from flows.state_store import StateStore
     store, outbox = billed
-    take_lock = StateStore.locked
+    take_lock = StateStore.locked_many
     rival = {}
 
     @contextmanager
-    def locked(self, company):
+    def locked_many(self, companies):
         if "started" not in rival:  # the first lock taken: the rival command wins it
             rival["started"] = True
             rival["result"] = final_run.credit_on_demand(base.invoice, True, sample_config,
                                                          params(sample_config), outbox, store)
-        with take_lock(self, company) as conn:
+        with take_lock(self, companies) as conn:
             yield conn
 
-    monkeypatch.setattr(StateStore, "locked", locked)
+    monkeypatch.setattr(StateStore, "locked_many", locked_many)
     with pytest.raises(CommandError, match="credited meanwhile"):
         final_run.credit_on_demand(base.invoice, False, sample_config, params(sample_config),
                                    outbox, store)

@@ -16,22 +16,38 @@ from .currency import convert
 from .customers import attach_customers
 from .exchange import assign_exchange_rates
 from .numbering import number_invoices
+from .partition import merge
 from .periods import assign_periods
 from .reconcile import rejected_sheet
 from .tax import assign_tax_code, assign_tax_rate, compute_tax
 from .terms import apply_terms
 from .totals import invoice_totals
 
-STEPS = [
+#: the steps each partition runs on its own: nothing in them looks across invoice-to parties
+PARTITION_STEPS = [
     classify, attach_customers, assign_tax_code, assign_tax_rate, compose,
     assign_exchange_rates, compute_tax, invoice_totals, apply_terms, convert, assign_periods,
-    number_invoices,
 ]
+#: the steps that need the whole company at once, after the partitions are merged
+MERGED_STEPS = [number_invoices]
+STEPS = PARTITION_STEPS + MERGED_STEPS
+
+
+def bill_partition(orders: pd.DataFrame, ctx: Context, progress=None):
+    """Bill one partition up to (not including) numbering; its problems are its own only."""
+    return run_steps(Billing(orders), ctx, PARTITION_STEPS, progress)
+
+
+def finish(problems: pd.DataFrame, parts: list[Billing], ctx: Context, progress=None):
+    """Merge billed partitions and number the invoices (see transforms.partition.merge)."""
+    return run_steps(merge(problems, parts), ctx, MERGED_STEPS, progress)
 
 
 def bill(orders: pd.DataFrame, problems: pd.DataFrame, ctx: Context, progress=None):
-    billing, timings = run_steps(Billing(orders, problems), ctx, STEPS, progress)
-    return billing, timings
+    """All steps in this process: one partition, the same path as a partitioned run."""
+    part, t1 = bill_partition(orders, ctx, progress)
+    billing, t2 = finish(problems, [part], ctx, progress)
+    return billing, t1 + t2
 
 
 def output_tables(billing: Billing, language: str) -> dict[str, pd.DataFrame]:
