@@ -1,0 +1,242 @@
+"""Scale-out: group runs (one workbook per financial company) and partitions billed as mapped
+Prefect tasks, on threads or on a local Dask cluster — always the same workbooks."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
+from test_flow import prefect_harness  # noqa: F401  (one Prefect harness per session)
+
+GROUP = SAMPLE / "group.toml"
+
+
+def _validated():
+    from flows import job
+    ex = job.extract(str(SAMPLE_ORDERS))
+    valid, problems = job.validate(ex)
+    return ex, valid, problems
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+# -- partitions (pure, no Prefect) -----------------------------------------------------------
+
+@pytest.mark.parametrize("partition_rows", [7, 40, 1000])
+def test_partitioned_billing_gives_the_same_tables_as_one_partition(sample_config,
+                                                                     partition_rows):
+    from flows import job
+    from transforms.partition import hash_partitions
+    from transforms.pipeline import output_tables
+    from transforms.reconcile import reconciliation
+
+    ex, valid, problems = _validated()
+    params = job.default_params(INVOICE_DATE, None, None, sample_config)
+    ctx = job.context(sample_config, params, "5EED0001")
+    whole, _ = job.bill(valid, problems, ctx)
+    parts = hash_partitions("100", valid, sample_config.tables.get("customers"),
+                            partition_rows)
+    assert (len(parts) > 1) == (partition_rows < len(valid))
+    split = job.bill_many([(valid, problems, ctx)], partition_rows=partition_rows)[0]
+    a, b = output_tables(whole, "de"), output_tables(split, "de")
+    for sheet in a:
+        pd.testing.assert_frame_equal(a[sheet], b[sheet], check_dtype=True, obj=sheet)
+    assert whole.notes == split.notes
+    ra = reconciliation(whole, ex.rows, [(ex.name, ex.checksum, ex.rows)], {}, "de")
+    rb = reconciliation(split, ex.rows, [(ex.name, ex.checksum, ex.rows)], {}, "de")
+    pd.testing.assert_frame_equal(ra, rb)
+
+
+def test_hash_partitions_keep_each_invoice_whole(sample_config):
+    from flows import job
+    from transforms.partition import hash_partitions
+    from transforms.pipeline import bill_partition
+
+    _, valid, _ = _validated()
+    params = job.default_params(INVOICE_DATE, None, None, sample_config)
+    ctx = job.context(sample_config, params, "5EED0001")
+    parts = hash_partitions("100", valid, sample_config.tables.get("customers"), 30)
+    assert len(parts) >= 5
+    assert sum(len(p.orders) for p in parts) == len(valid)
+    assert sorted(pd.concat([p.orders for p in parts])["source_row"]) == \
+        sorted(valid["source_row"])
+    seen: dict[str, int] = {}
+    for i, p in enumerate(parts):
+        billed, _ = bill_partition(p.orders, ctx)
+        for party in billed.lines["invoice_to_bp"].unique():
+            assert seen.setdefault(party, i) == i, f"{party} billed in two partitions"
+
+
+def test_hash_buckets_are_stable_across_processes():
+    import subprocess
+    import sys
+    code = ("import pandas as pd; from transforms.partition import hash_buckets; "
+            "print(hash_buckets(pd.Series(['BA-1005', 'BP-17', 'x']), 7).tolist())")
+    out = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=SAMPLE.parent, env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin"},
+                          check=True).stdout for seed in ("1", "2")}
+    assert len(out) == 1
+
+
+# -- companies of a group ----------------------------------------------------------------------
+
+def test_every_row_is_in_exactly_one_company(tmp_path):
+    from flows import job
+    from flows.config import load_group
+
+    ex, valid, problems = _validated()
+    frame = ex.frame.copy()
+    frame.loc[frame.index[:3], "product_org_id"] = "ORG-99"  # an organisation no one bills
+    ex = type(ex)(**{**ex.__dict__, "frame": frame})
+    group = load_group(GROUP)
+    runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
+        INVOICE_DATE, None, None, c))
+    assert [r.config.settings.code for r in runs] == ["100", "200"]
+    assert sum(r.ex.rows for r in runs) == ex.rows
+    rows = [set(r.ex.frame["source_row"]) for r in runs]
+    assert not rows[0] & rows[1]
+    assert rows[0] | rows[1] == set(ex.frame["source_row"])
+    for r, mine in zip(runs, rows):
+        assert set(r.orders["source_row"]) <= mine
+        assert set(r.problems["source_row"].dropna()) <= mine
+    lead = runs[0].problems
+    unassigned = lead[lead["reason"] == "NO_COMPANY"]
+    assert sorted(unassigned["source_row"]) == sorted(frame["source_row"][:3])
+    assert set(unassigned["value"]) == {"ORG-99"}
+    assert not set(unassigned["source_row"]) & set(runs[0].orders["source_row"])
+    assert len({r.rid for r in runs}) == 2
+
+
+def _group(tmp_path, text: str) -> Path:
+    folder = tmp_path / "group"
+    folder.mkdir()
+    for f in SAMPLE.glob("*.csv"):
+        if not f.name.startswith("booking_orders"):
+            shutil.copy2(f, folder / f.name)
+    for code in ("100", "200"):
+        (folder / code).mkdir()
+        (folder / code / "company.toml").write_text(
+            f'[company]\ncode = "{code}"\nname = "Firma {code}"\nhome_currencies = ["CHF"]\n',
+            encoding="utf-8")
+    (folder / "group.toml").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[group]\nname = "G"\n[[group.company]]\nconfig = "100"\nproduct_orgs = ["A"]\n'
+     '[[group.company]]\nconfig = "200"\nproduct_orgs = ["A"]\n',
+     "A is billed by company 100 already"),
+    ('[group]\nname = "G"\n[[group.company]]\nconfig = "100"\nproduct_orgs = ["A"]\n'
+     '[[group.company]]\nconfig = "100"\nproduct_orgs = ["B"]\n', "company 100 is listed twice"),
+    ('[group]\nname = "G"\n[[group.company]]\nconfig = "300"\nproduct_orgs = ["A"]\n',
+     "300/company.toml: no such file"),
+    ('[group]\nname = "G"\n[[group.company]]\nconfig = "100"\n', "product_orgs: expected"),
+    ('[group]\nname = "G"\ncompanies = 2\n', "companies: unknown setting"),
+    ('[group]\nname = "G"\n', "no [[group.company]] entries"),
+])
+def test_group_configuration_errors_name_file_and_entry(tmp_path, text, message):
+    from flows.config import ConfigError, load_group
+    folder = _group(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_group(folder)
+    assert message in str(err.value)
+    assert "group.toml" in str(err.value)
+
+
+def test_group_members_take_missing_tables_from_the_group_folder(tmp_path):
+    from flows.config import load_group
+    folder = _group(tmp_path, '[group]\nname = "G"\n[[group.company]]\nconfig = "100"\n'
+                              'product_orgs = ["A"]\n[[group.company]]\nconfig = "200"\n'
+                              'product_orgs = ["B"]\n')
+    header = (SAMPLE / "customers.csv").read_text(encoding="utf-8").splitlines()[0]
+    (folder / "200" / "customers.csv").write_text(header + "\n", encoding="utf-8")
+    group = load_group(folder / "group.toml")
+    assert group.org_companies == {"A": "100", "B": "200"}
+    t100 = group.member("100").config.tables["customers"]
+    t200 = group.member("200").config.tables["customers"]
+    assert len(t100) > 1 and len(t200) == 0
+
+
+# -- the flow: threads and a local Dask cluster -----------------------------------------------
+
+def _workbooks(summary) -> dict[str, str]:
+    return {Path(c["workbook"]).name: _sha(c["workbook"]) for c in summary["companies"]}
+
+
+def test_group_run_delivers_one_reconciled_workbook_per_company(prefect_harness, tmp_path):
+    from flows.billing_run import billing_run
+
+    state = billing_run(source=str(SAMPLE_ORDERS), config=str(GROUP),
+                        outbox=str(tmp_path / "outbox"), invoice_date=INVOICE_DATE,
+                        draft=False, return_state=True)
+    assert state.is_completed(), state.message
+    s = state.result()
+    assert [Path(w).name[:4] for w in s["workbooks"]] == ["100_", "200_"]
+    assert s["rows_read"] == 240 == (s["rows_billed"] + s["rows_rejected"]
+                                     + s["rows_not_billable"] + s["rows_already_billed"])
+    for company, prefix in zip(s["companies"], ("RE-2026-", "MA-2026-")):
+        wb = openpyxl.load_workbook(company["workbook"], read_only=True)
+        numbers = [r[1] for r in wb["Rechnungen"].iter_rows(min_row=2, values_only=True)]
+        assert numbers and all(n.startswith(prefix) for n in numbers)
+        assert int(numbers[0][-6:]) == 1 and int(numbers[-1][-6:]) == len(numbers)
+        assert company["rows_read"] == (company["rows_billed"] + company["rows_rejected"]
+                                        + company["rows_not_billable"])
+    # run again: both companies' orders are billed already, nothing new is delivered
+    again = billing_run(source=str(SAMPLE_ORDERS), config=str(GROUP),
+                        outbox=str(tmp_path / "outbox"), invoice_date=INVOICE_DATE,
+                        draft=False, return_state=True).result()
+    assert all(c["already_delivered"] for c in again["companies"])
+    assert len(list((tmp_path / "outbox").glob("*.xlsx"))) == 2
+
+
+def test_two_company_run_on_a_local_dask_cluster_gives_the_same_workbooks(prefect_harness,
+                                                                           tmp_path):
+    """The default runner, one partition per company, against a local Dask cluster of two
+    worker processes billing 20-row partitions: the same files, byte for byte."""
+    from prefect.client.orchestration import get_client
+
+    from flows.billing_run import billing_run
+    from flows.task_runners import task_runner
+
+    threads = billing_run(source=str(SAMPLE_ORDERS), config=str(GROUP),
+                          outbox=str(tmp_path / "threads"), invoice_date=INVOICE_DATE,
+                          return_state=True)
+    assert threads.is_completed(), threads.message
+    on_dask = billing_run.with_options(task_runner=task_runner("dask", workers=2))
+    dask = on_dask(source=str(SAMPLE_ORDERS), config=str(GROUP),
+                   outbox=str(tmp_path / "dask"), invoice_date=INVOICE_DATE,
+                   partition_rows=20, return_state=True)
+    assert dask.is_completed(), dask.message
+    expected = _workbooks(threads.result())
+    assert len(expected) == 2
+    assert _workbooks(dask.result()) == expected
+
+    async def bill_runs(flow_run_id):
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[flow_run_id])))
+            return [r.name for r in runs if r.name.startswith("bill ")]
+
+    import asyncio
+    names = asyncio.run(bill_runs(dask.state_details.flow_run_id))
+    assert len(names) > 10  # 240 rows in 20-row partitions over two companies
+    assert any(n.startswith("bill 100 part") for n in names)
+    assert any(n.startswith("bill 200") for n in names)
+
+
+def test_cli_refuses_an_address_for_threads(capsys):
+    from flows.cli import main
+    assert main(["run", "--task-runner", "threads", "--dask-address", "tcp://127.0.0.1:1"]) == 2
+    assert "needs the dask task runner" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["run", "--partition-rows", "0"])
+    assert "above 0" in capsys.readouterr().err
