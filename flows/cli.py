@@ -117,7 +117,10 @@ def _state_commands(sub) -> None:
     credit.add_argument("--invoice-date", type=_date, default=None, metavar="YYYY-MM-DD",
                         help="date of the credit note (default: today)")
     credit.add_argument("--config", default=str(ROOT / "sample_data"),
-                        help="configuration folder (default: sample_data/)")
+                        help="configuration folder, or a group.toml with --company "
+                             "(default: sample_data/)")
+    credit.add_argument("--company", default=None, metavar="CODE",
+                        help="the financial company of the invoice, when --config is a group")
     credit.add_argument("--outbox", default="out/outbox", help="outbox folder")
     credit.add_argument("--language", choices=("de", "en"), default=None,
                         help="workbook language (default: the company's)")
@@ -152,7 +155,7 @@ def _open_state(args, outbox: str = "out/outbox"):
 
 def _state_main(args) -> int:
     from . import commands, final_run, job, state_store
-    from .config import ConfigError, load_config
+    from .config import ConfigError
     from .outbox import DeliveryError
     from .sources.base import SourceError
     from .state_store import StateError
@@ -176,7 +179,7 @@ def _state_main(args) -> int:
                   f"{result.delivery.workbook if result.delivery else result.run_id}")
             return 0
         if args.command == "credit":
-            config = load_config(args.config)
+            config = _company_config(args.config, args.company)
             params = job.default_params(args.invoice_date, None, args.language, config,
                                         draft=False)
             result = final_run.credit_on_demand(args.invoice, args.reinvoice, config, params,
@@ -200,6 +203,23 @@ def _state_main(args) -> int:
         print(f"billing-export: error: {err}", file=sys.stderr)
         return 2
     return 2
+
+
+def _company_config(location: str, company: str | None):
+    """One company's configuration: the folder given, or a member of the group given."""
+    from .config import ConfigError, is_group, load_config, load_group
+    if not is_group(location):
+        config = load_config(location)
+        if company and company != config.settings.code:
+            raise ConfigError(f"{location}: is the configuration of company "
+                              f"{config.settings.code}, not {company}")
+        return config
+    group = load_group(location)
+    if not company:
+        codes = ", ".join(m.config.settings.code for m in group.members)
+        raise ConfigError(f"{location}: a group of companies ({codes}); say which with "
+                          "--company")
+    return group.member(company).config
 
 
 def _environment(quiet: bool) -> None:

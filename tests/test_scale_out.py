@@ -197,6 +197,33 @@ def test_group_run_delivers_one_reconciled_workbook_per_company(prefect_harness,
     assert len(list((tmp_path / "outbox").glob("*.xlsx"))) == 2
 
 
+def test_credit_in_a_group_names_the_company(prefect_harness, tmp_path, capsys):
+    from flows.billing_run import billing_run
+    from flows.cli import main
+
+    outbox = str(tmp_path / "outbox")
+    first = billing_run(source=str(SAMPLE_ORDERS), config=str(GROUP), outbox=outbox,
+                        invoice_date=INVOICE_DATE, draft=False, return_state=True).result()
+    wb = openpyxl.load_workbook(first["companies"][1]["workbook"], read_only=True)
+    invoices = list(wb["Rechnungen"].iter_rows(min_row=2, values_only=True))
+    header = next(wb["Rechnungen"].iter_rows(max_row=1, values_only=True))
+    amount = invoices[0][header.index("Rechnungsbetrag")]
+    currency = invoices[0][header.index("Rechnungswährung")]
+    capsys.readouterr()
+    args = ["credit", "--config", str(GROUP), "--invoice", "MA-2026-000001", "--outbox", outbox,
+            "--invoice-date", "2026-10-31"]
+    assert main(args) == 2
+    assert "say which with --company" in capsys.readouterr().err
+    assert main(args + ["--company", "100"]) == 2  # company 100 has no invoice MA-…
+    assert "not in the state store of company 100" in capsys.readouterr().err
+    assert main(args + ["--company", "200"]) == 0
+    out = capsys.readouterr().out
+    # the credit note takes the company's next number and negates the invoice exactly
+    assert (f"MA-2026-{len(invoices) + 1:06d}  Stornorechnung  {currency} -{amount:.2f}  "
+            "MA-2026-000001") in out
+    assert list((tmp_path / "outbox").glob("200_2026-10-31_*.xlsx"))
+
+
 def test_two_company_run_on_a_local_dask_cluster_gives_the_same_workbooks(prefect_harness,
                                                                            tmp_path):
     """The default runner, one partition per company, against a local Dask cluster of two
