@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from . import final_run, job, qrbills, state_store
-from .config import load_config
+from .config import load_config, load_group
 from .final_run import CommandError
 from .outbox import manifest_name
 from .state_store import StateStore
@@ -62,7 +62,9 @@ def redate(store: StateStore, run_id: str, invoice_date: dt.date,
     rec = _draft(store, run_id)
     meta = json.loads(rec["parameters"])
     location = source or meta["location"]
-    config = load_config(meta["config"])
+    group = load_group(meta["group"]) if meta.get("group") else None
+    config = (group.member(rec["financial_company"]).config if group
+              else load_config(meta["config"]))
     cutoff = dt.date.fromisoformat(meta["cutoff_date"])
     old_date = dt.date.fromisoformat(meta["invoice_date"])
     # a cutoff that followed the invoice date follows the new one; an explicit one stays
@@ -70,6 +72,14 @@ def redate(store: StateStore, run_id: str, invoice_date: dt.date,
     params = job.default_params(invoice_date, new_cutoff, meta["language"], config, draft=True)
     if invoice_date == old_date:
         raise CommandError(f"draft {run_id} is already dated {invoice_date}")
-    result = final_run.run_final(location, config, params, Path(meta["outbox"]), store)
+    if group is None:
+        result = final_run.run_final(location, config, params, Path(meta["outbox"]), store)
+    else:  # only this company's rows of the source, as the group run billed them
+        job.check_validation_enabled()
+        ex = job.extract(location)
+        valid, problems = job.validate(ex)
+        run = next(r for r in job.company_runs(ex, valid, problems, group, lambda c: params)
+                   if r.config.settings.code == rec["financial_company"])
+        result = final_run.run_company(run, Path(meta["outbox"]), store)
     discard(store, run_id)
     return result

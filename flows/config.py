@@ -107,6 +107,7 @@ class Group:
     members: tuple[Member, ...]
     folder: Path
     single: bool  # a plain company configuration, not a group.toml
+    toml: Path | None = None  # the group.toml
 
     @property
     def org_companies(self) -> dict[str, str]:
@@ -194,4 +195,4 @@ def load_group(location: str | Path) -> Group:
                                   "company")
             seen_orgs[org] = code
         members.append(Member(config, tuple(o.strip() for o in orgs)))
-    return Group(name.strip(), tuple(members), folder, False)
+    return Group(name.strip(), tuple(members), folder, False, toml_path)

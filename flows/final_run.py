@@ -230,7 +230,7 @@ def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
             "invoice_date": r.params.invoice_date.isoformat(),
             "cutoff_date": r.params.cutoff_date.isoformat(), "language": r.params.language,
             "location": r.ex.location or r.ex.name, "config": str(r.config.folder.resolve()),
-            "read_at": r.ex.read_at,
+            "read_at": r.ex.read_at, "group": r.group,
             "qr_staged": str(rendered.qr_staged) if rendered.qr_staged else None}
     if st.previous is None:
         state_store.record_run(conn, r.rid, s.code, "final" if final else "draft", "pending",
@@ -265,6 +265,11 @@ def complete(prepared: Prepared, outbox: Path, store: StateStore,
             state_store.mark_delivered(conn, prepared.run_id, rendered.name, prepared.digest)
     return FinalResult(prepared.run_id, delivery, rendered, prepared.billing, False,
                        prepared.recovered)
+
+
+def run_company(run: job.CompanyRun, outbox: Path, store: StateStore) -> FinalResult:
+    """One company's run of a group, on its own (re-dating a group's draft)."""
+    return complete(prepare_group([run], outbox, store)[0], outbox, store)
 
 
 def run_with_state(ex, orders, problems, config, params, outbox, store, rid, select=None,

@@ -109,6 +109,7 @@ class CompanyRun:
     params: RunParameters
     rid: str
     select: Callable | None = None  # replaces the lifecycle split (credit on demand)
+    group: str | None = None  # the group.toml this company was billed from, if any
 
 
 def company_runs(ex: Extract, valid: pd.DataFrame, problems: pd.DataFrame, group: Group,
@@ -132,7 +133,8 @@ def company_runs(ex: Extract, valid: pd.DataFrame, problems: pd.DataFrame, group
         params = params_of(m.config)
         scope = "group:" + ",".join(sorted(m.product_orgs)) + (":lead" if i == 0 else "")
         runs.append(CompanyRun(sub, mine, mine_problems, m.config, params,
-                               run_id(sub, m.config, params, scope)))
+                               run_id(sub, m.config, params, scope),
+                               group=str(group.toml.resolve())))
     return runs
 
 

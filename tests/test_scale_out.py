@@ -267,3 +267,27 @@ def test_cli_refuses_an_address_for_threads(capsys):
     with pytest.raises(SystemExit):
         main(["run", "--partition-rows", "0"])
     assert "above 0" in capsys.readouterr().err
+
+
+def test_redate_a_group_draft_bills_only_that_companys_rows(tmp_path):
+    from flows import commands, final_run, job
+    from flows.config import load_group
+    from flows.state_store import open_store
+
+    store = open_store(tmp_path / "state.sqlite")
+    outbox = tmp_path / "outbox"
+    group = load_group(GROUP)
+    ex, valid, problems = _validated()
+    runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
+        INVOICE_DATE, None, None, c))
+    first = [final_run.run_company(r, outbox, store) for r in runs]
+    rows_200 = first[1].rendered.manifest["rows_read"]
+    old = first[1].run_id
+    result = commands.redate(store, old, INVOICE_DATE.replace(day=29))
+    assert result.rendered.name.startswith("200_2026-10-29_")
+    assert result.rendered.manifest["rows_read"] == rows_200 < ex.rows
+    assert result.rendered.manifest["invoices"] == first[1].rendered.manifest["invoices"]
+    assert (outbox / "discarded" / first[1].rendered.name).exists()
+    # and the new draft can be re-dated again, still as company 200 of the group
+    again = commands.redate(store, result.run_id, INVOICE_DATE.replace(day=28))
+    assert again.rendered.manifest["rows_read"] == rows_200
