@@ -440,7 +440,7 @@ def add_watch_command(subparsers) -> argparse.ArgumentParser:
                    help="folder the invoicing system reads; created if missing "
                         "(default: out/outbox)")
     w.add_argument("--config", default=str(ROOT / "sample_data"), metavar="DIR",
-                   help="folder with company.toml and the reference tables "
+                   help="folder with company.toml and the reference tables, or a group.toml "
                         "(default: sample_data/)")
     w.add_argument("--invoice-date", type=_date, default=None, metavar="YYYY-MM-DD",
                    help="invoice date of every file taken (default: the day the file is taken)")

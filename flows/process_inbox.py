@@ -18,7 +18,7 @@ from prefect.states import Failed
 
 from . import job
 from .billing_run import DEFAULT_CONFIG, DEFAULT_OUTBOX, billing_run
-from .config import ConfigError, load_config
+from .config import ConfigError, load_group
 from .inbox import SETTLE_SECONDS, Bill, FileFailed, InboxError, Taken, poll
 
 
@@ -28,7 +28,7 @@ def subflow_biller(config: str, outbox: str, language: str | None = None,
     files wait); a failed run fails the file; a crashed run raises (the file waits)."""
     try:
         job.check_validation_enabled()
-        load_config(config)
+        load_group(config)
     except (ConfigError, RuntimeError) as err:
         raise InboxError(str(err)) from None
 
@@ -37,7 +37,10 @@ def subflow_biller(config: str, outbox: str, language: str | None = None,
                           invoice_date=invoice_date, language=language, state=state,
                           return_state=True)
         if run.is_completed():
-            return run.result()["workbook"]
+            result = run.result()
+            if "workbooks" in result:  # a group: one workbook per company
+                return ", ".join(Path(w).name for w in result["workbooks"])
+            return result["workbook"]
         crash = run.result(raise_on_failure=False)
         if isinstance(crash, BaseException):
             raise crash

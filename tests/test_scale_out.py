@@ -291,3 +291,21 @@ def test_redate_a_group_draft_bills_only_that_companys_rows(tmp_path):
     # and the new draft can be re-dated again, still as company 200 of the group
     again = commands.redate(store, result.run_id, INVOICE_DATE.replace(day=28))
     assert again.rendered.manifest["rows_read"] == rows_200
+
+
+def test_a_file_dropped_in_the_inbox_is_billed_for_every_company(prefect_harness, tmp_path,
+                                                                 capsys):
+    from flows import inbox as ib
+    from test_inbox import watch_args
+
+    inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
+    inbox.mkdir()
+    shutil.copy2(SAMPLE_ORDERS, inbox / "orders.csv")
+    _, args = watch_args("--inbox", str(inbox), "--outbox", str(outbox), "--config", str(GROUP),
+                         "--invoice-date", INVOICE_DATE.isoformat(), "--settle", "0", "--once")
+    assert ib.watch_main(args) == 0  # first poll: the file's size is noted
+    assert ib.watch_main(args) == 0
+    out = capsys.readouterr().out
+    assert "processed orders.csv" in out
+    assert "[100_2026-10-30_" in out and ", 200_2026-10-30_" in out
+    assert sorted(p.name[:4] for p in outbox.glob("*.xlsx")) == ["100_", "200_"]
