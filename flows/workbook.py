@@ -19,8 +19,10 @@ marker and reported. Every XlsxWriter return code is checked: nothing is lost si
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import xlsxwriter
+import xlsxwriter.workbook
 from xlsxwriter.utility import xl_col_to_name
 
 from schemas.columns import AMOUNT, DATE, PERCENT, RATE, TEXT, Sheet
@@ -52,6 +55,25 @@ _EDGE_SPACE_RE2 = r"^[\s\p{Z}\x{85}]|[\s\p{Z}\x{85}]$"
 # days from 1899-12-31 (Excel's 1900 epoch), +1 after 1900-02-28 (Excel's leap-year bug)
 _EPOCH = np.datetime64("1899-12-31", "ns")
 _NS_PER_DAY = 86_400 * 10**9
+
+
+#: zlib level of the package's deflate. XlsxWriter leaves zipfile's default (6), and deflating
+#: the sheets' XML is then two thirds of closing the workbook; level 1 deflates 2.5 times
+#: faster for a file about 30 % larger (100k orders: 0.45 s instead of 1.15 s, 21 MB, not 16).
+DEFLATE_LEVEL = 1
+_DEFLATE = contextvars.ContextVar("deflate_level", default=None)
+
+
+class _ZipFile(zipfile.ZipFile):
+    """The zip file XlsxWriter packs into: at :data:`DEFLATE_LEVEL` while this module closes a
+    workbook, at zipfile's default for anyone else's."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("compresslevel", _DEFLATE.get())
+        super().__init__(*args, **kwargs)
+
+
+xlsxwriter.workbook.ZipFile = _ZipFile  # looked up by Workbook._store_workbook at close
 
 
 class WriterError(Exception):
@@ -166,7 +188,11 @@ def write_workbook(path: Path, tables: dict[str, pd.DataFrame], sheets: tuple[Sh
                 report.sheets.append(name)
             report.rows[sheet.id] = len(frame)
     finally:
-        wb.close()
+        level = _DEFLATE.set(DEFLATE_LEVEL)
+        try:
+            wb.close()
+        finally:
+            _DEFLATE.reset(level)
     return report
 
 
