@@ -33,10 +33,6 @@ from . import csv_scan
 from .base import Extract, SourceError, read_file
 
 _INK = "[!-~]"  # a printable ASCII character other than space: the cell is not blank
-try:  # a fresh process fills jemalloc's pages in half the time mimalloc's (pyarrow's default)
-    _POOL = pa.jemalloc_memory_pool()
-except NotImplementedError:  # a build without jemalloc (Windows)
-    _POOL = None
 
 
 def read(location: str) -> Extract:
@@ -177,7 +173,7 @@ def _read_arrow(body: pa.Buffer, delim: str, width: int, keep: list[str],
         return "skip"
 
     table = pa_csv.read_csv(
-        pa.BufferReader(body), memory_pool=_POOL,
+        pa.BufferReader(body),
         read_options=pa_csv.ReadOptions(column_names=names, use_threads=False),
         parse_options=pa_csv.ParseOptions(delimiter=delim, quote_char='"', double_quote=True,
                                           escape_char=False, newlines_in_values=multiline,
