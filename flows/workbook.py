@@ -6,8 +6,9 @@ with a fixed creation time (so the same tables give the same bytes) and the zip 
 The data rows are the hot path: a million lines are three million Python calls into
 XlsxWriter, so they are instead built column-wise with Arrow compute kernels, in exactly the
 XML XlsxWriter's own constant-memory row writer emits (``<c r=.. s=..><v>..</v></c>`` and
-inline strings), and appended to the worksheet's row-data file. ``benchmarks/README.md`` has the
-measurements behind the choice.
+inline strings), written to a file of their own, and put after the header row as the sheet
+goes into the zip (:class:`_ZipFile`, which also deflates at :data:`DEFLATE_LEVEL`).
+``benchmarks/README.md`` has the measurements behind the choice.
 
 Amounts are written as exact decimal text built from integer minor units and the currency's
 exponent (no float ever holds an amount); each cell gets its currency's number format. Text is
@@ -22,6 +23,8 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import re
+import shutil
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,15 +65,38 @@ _NS_PER_DAY = 86_400 * 10**9
 #: faster for a file about 30 % larger (100k orders: 0.45 s instead of 1.15 s, 21 MB, not 16).
 DEFLATE_LEVEL = 1
 _DEFLATE = contextvars.ContextVar("deflate_level", default=None)
+#: while this module closes a workbook: sheet XML name in the zip → file of its data rows
+_ROWS = contextvars.ContextVar("sheet_rows", default=None)
+_COPY_CHUNK = 1 << 20
 
 
 class _ZipFile(zipfile.ZipFile):
-    """The zip file XlsxWriter packs into: at :data:`DEFLATE_LEVEL` while this module closes a
-    workbook, at zipfile's default for anyone else's."""
+    """The zip file XlsxWriter packs into. While this module closes a workbook it deflates at
+    :data:`DEFLATE_LEVEL` and adds each sheet's data rows from their own file as the sheet
+    goes into the zip, just before ``</sheetData>`` (XlsxWriter's copy of them into its sheet
+    file, through a text-mode decode and encode, is skipped). Anyone else's workbook is packed
+    as XlsxWriter does."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("compresslevel", _DEFLATE.get())
         super().__init__(*args, **kwargs)
+
+    def write(self, filename, arcname=None, compress_type=None, compresslevel=None):
+        rows = (_ROWS.get() or {}).get(arcname)
+        if rows is None:
+            return super().write(filename, arcname, compress_type, compresslevel)
+        # as ZipFile.write does for a file, with the rows inside the sheet's XML
+        sheet = Path(filename).read_bytes()
+        cut = sheet.index(b"</sheetData>")
+        info = zipfile.ZipInfo.from_file(filename, arcname)
+        info.file_size = len(sheet) + rows.seek(0, 2)
+        info.compress_type = self.compression if compress_type is None else compress_type
+        info._compresslevel = self.compresslevel if compresslevel is None else compresslevel
+        rows.seek(0)
+        with self.open(info, "w") as dest:
+            dest.write(sheet[:cut])
+            shutil.copyfileobj(rows, dest, _COPY_CHUNK)
+            dest.write(sheet[cut:])
 
 
 xlsxwriter.workbook.ZipFile = _ZipFile  # looked up by Workbook._store_workbook at close
@@ -170,6 +196,7 @@ def write_workbook(path: Path, tables: dict[str, pd.DataFrame], sheets: tuple[Sh
     if not 0 < _utf16_len(marker) < max_text:
         raise ValueError(f"max_text {max_text} leaves no room for the cut marker {marker!r}")
     report = WriteReport()
+    rows: dict[str, object] = {}  # sheet XML name → file of its data rows
     wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
                                          "strings_to_numbers": False, "strings_to_urls": False})
     wb.set_properties({"title": title, "author": "billing-export", "company": "",
@@ -184,19 +211,23 @@ def write_workbook(path: Path, tables: dict[str, pd.DataFrame], sheets: tuple[Sh
                 name = sheet.name(language) + (f" ({part + 1})" if part else "")
                 chunk = frame.iloc[part * per_sheet:(part + 1) * per_sheet]
                 _write_sheet(wb, name, sheet, chunk, frame, fmt, language, marker, max_text,
-                             report)
+                             report, rows)
                 report.sheets.append(name)
             report.rows[sheet.id] = len(frame)
     finally:
-        level = _DEFLATE.set(DEFLATE_LEVEL)
+        level, spliced = _DEFLATE.set(DEFLATE_LEVEL), _ROWS.set(rows)
         try:
             wb.close()
         finally:
             _DEFLATE.reset(level)
+            _ROWS.reset(spliced)
+            for f in rows.values():
+                f.close()
     return report
 
 
-def _write_sheet(wb, name, sheet, chunk, frame, fmt, language, marker, max_text, report):
+def _write_sheet(wb, name, sheet, chunk, frame, fmt, language, marker, max_text, report,
+                 row_files):
     ws = wb.add_worksheet(name)
     ncols = len(sheet.cols)
     for j, c in enumerate(sheet.cols):
@@ -209,16 +240,16 @@ def _write_sheet(wb, name, sheet, chunk, frame, fmt, language, marker, max_text,
     if not n:
         return
     # the data rows 1..n: reserve them in XlsxWriter's bookkeeping (dimension, last row
-    # written), flush the header row, then append the rows' XML to its row-data file
+    # written), flush the header row into its row-data file, then write the rows' XML to a
+    # file of their own, which _ZipFile puts after the header row when the workbook closes
     _check(ws._check_dimensions(n, ncols - 1), name, n, ncols - 1)
     ws._write_single_row(n + 1)
-    fh = ws.row_data_fh
-    fh.flush()
+    fh = tempfile.TemporaryFile(dir=wb.tmpdir)
+    row_files[f"xl/worksheets/sheet{len(wb.worksheets())}.xml"] = fh
     for start in range(0, n, BATCH_ROWS):
         part = chunk.iloc[start:start + BATCH_ROWS]
         rows = _rows_xml(sheet, part, start + 1, fmt, name, language, marker, max_text, report)
-        fh.buffer.write(_joined_bytes(rows))
-    fh.buffer.flush()
+        fh.write(_joined_bytes(rows))
 
 
 def _joined_bytes(arr: pa.Array) -> memoryview:
