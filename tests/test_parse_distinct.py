@@ -1,9 +1,10 @@
 """Parsing each distinct text once gives the same result as parsing every row.
 
 transforms.parse reads a column's distinct prices and dates once and spreads the result back to
-the rows, and transforms.country looks each distinct country text up once (an export repeats a
-few hundred values over a million rows). These properties hold the shortcut to the row-by-row
-reading: same values, same dtypes, same index and name, blank and missing cells included.
+the rows, transforms.country looks each distinct country text up once (an export repeats a
+few hundred values over a million rows), and a text column with nothing to clean is kept as it
+is instead of copied. These properties hold the shortcuts to the plain reading: same values,
+same dtypes, same index and name, blank and missing cells included.
 """
 
 from __future__ import annotations
@@ -57,3 +58,20 @@ def row_by_row_country(text: pd.Series) -> pd.Series:
 @given(st.one_of(column(COUNTRIES, "str"), column(COUNTRIES, "object")))
 def test_countries_looked_up_once_per_text_equal_row_by_row(s):
     pd.testing.assert_series_equal(country.normalise(s), row_by_row_country(s))
+
+
+TEXTS = st.sampled_from(["Zürich", " Zürich", "Zürich\u00a0", "", " ", "null", "Null", "NULL x",
+                         "a  b", "\tTab"])
+
+
+def plain_clean_text(s: pd.Series) -> pd.Series:
+    t = s.astype("str").str.strip()
+    blank = s.isna() | (t == "") | (t.str.lower() == "null")
+    return t.where(~blank, None).astype("str")
+
+
+@SETTINGS
+@given(st.one_of(column(TEXTS, "str"), column(TEXTS, "object"),
+                 column(st.sampled_from(["Zürich", "Bern", "a b"]), "str")))
+def test_text_kept_or_cleaned_equals_the_plain_cleaning(s):
+    pd.testing.assert_series_equal(parse._clean_text(s), plain_clean_text(s))

@@ -37,6 +37,8 @@ def _blank(s: pd.Series) -> pd.Series:
 
 def _clean_text(s: pd.Series) -> pd.Series:
     t, blank = _stripped_blank(s)
+    if s.dtype == "str" and not blank.any() and t.equals(s):
+        return s  # nothing to clean: keep the source's text rather than a copy of it
     return t.where(~blank, None).astype("str")
 
 
