@@ -320,7 +320,15 @@ def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langu
     """The <row> elements of the data rows ``first_row``.. (0-based sheet rows)."""
     n = len(part)
     rownum = pa.array(np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)).cast(_LS)
-    cells = [pc.binary_join_element_wise(_s('<row r="'), rownum, _s('">'), _s(""))]
+    # the pieces of every row, joined once at the end; a column with a missing cell is joined
+    # on its own first (a missing piece makes the whole cell null, written as nothing)
+    pieces = [_s('<row r="'), rownum, _s('">')]
+
+    def add(*cell):
+        if any(isinstance(p, pa.Array) and p.null_count for p in cell):
+            pieces.append(pc.binary_join_element_wise(*cell, _s("")))
+        else:
+            pieces.extend(cell)
     for j, c in enumerate(sheet.cols):
         ref = _s(f'<c r="{xl_col_to_name(j)}')
         s = part[c.id]
@@ -338,8 +346,7 @@ def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langu
                                   _s('<t xml:space="preserve">'), _s("<t>"))
             for ch, ent in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
                 arr = pc.replace_substring(arr, ch, ent)
-            cell = pc.binary_join_element_wise(ref, rownum, _s('" t="inlineStr"><is>'),
-                                               preserve, arr, _s("</t></is></c>"), _s(""))
+            add(ref, rownum, _s('" t="inlineStr"><is>'), preserve, arr, _s("</t></is></c>"))
         else:
             if c.kind == DATE:
                 value, present = _excel_dates(s, name, header)
@@ -369,11 +376,9 @@ def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langu
                     value = pa.array(ints).cast(_LS)
                     style = _s(fmt.xf(fmt.int))
             value = pc.if_else(pa.array(present), value, pa.scalar(None, _LS))
-            cell = pc.binary_join_element_wise(ref, rownum, _s('" s="'), style, _s('"><v>'),
-                                               value, _s("</v></c>"), _s(""))
-        cells.append(cell)
-    cells.append(_s("</row>"))
-    return pc.binary_join_element_wise(*cells, _s(""), null_handling="replace",
+            add(ref, rownum, _s('" s="'), style, _s('"><v>'), value, _s("</v></c>"))
+    pieces.append(_s("</row>"))
+    return pc.binary_join_element_wise(*pieces, _s(""), null_handling="replace",
                                        null_replacement="")
 
 
