@@ -298,6 +298,14 @@ def decimal_text(minor: np.ndarray, exps: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(sign, whole, frac, _s(""))
 
 
+def _exponents(currency: pd.Series) -> np.ndarray:
+    """Decimals of each row's currency (-1 for none or an unknown one), looked up once per
+    distinct currency."""
+    codes, values = pd.factorize(currency, use_na_sentinel=False)
+    known = pd.Series(values, dtype="object")
+    return currencies.exponents(known.where(known.notna(), ""))[codes]
+
+
 def _excel_dates(values: pd.Series, name: str, header: str) -> tuple[pa.Array, np.ndarray]:
     """Excel serial day numbers (1900 system) as text, and the mask of present dates."""
     ns = values.to_numpy(dtype="datetime64[ns]")
@@ -345,7 +353,8 @@ def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langu
             preserve = pc.if_else(pc.match_substring_regex(arr, _EDGE_SPACE_RE2),
                                   _s('<t xml:space="preserve">'), _s("<t>"))
             for ch, ent in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-                arr = pc.replace_substring(arr, ch, ent)
+                if pc.any(pc.match_substring(arr, ch)).as_py():  # most columns have none
+                    arr = pc.replace_substring(arr, ch, ent)
             add(ref, rownum, _s('" t="inlineStr"><is>'), preserve, arr, _s("</t></is></c>"))
         else:
             if c.kind == DATE:
@@ -354,8 +363,7 @@ def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langu
             else:
                 ints, present = _int_array(s)
                 if c.kind == AMOUNT:
-                    exps = currencies.exponents(part[c.currency].astype("object")
-                                                .where(part[c.currency].notna(), ""))
+                    exps = _exponents(part[c.currency])
                     bad = present & (exps < 0)
                     if bad.any():
                         i = int(np.flatnonzero(bad)[0])
