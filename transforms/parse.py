@@ -14,6 +14,8 @@ column. Money text such as ``CHF\u00a01250.00`` becomes integer minor units with
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
@@ -26,9 +28,13 @@ from .country import normalise
 _MONEY_RE = r"^\s*(?P<cur>[A-Za-z]{3})?[\s\u00a0\u202f]*(?P<num>-?[0-9][0-9.,']*)\s*(?P<cur2>[A-Za-z]{3})?\s*$"
 
 
+# every way to write "null" that lower-cases to it: only ASCII letters lower-case to n, u, l
+_NULLS = ["".join(p) for p in itertools.product(*zip("null", "NULL"))]
+
+
 def _stripped_blank(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     t = s.astype("str").str.strip()
-    return t, s.isna() | (t == "") | (t.str.lower() == "null")
+    return t, s.isna() | (t == "") | t.isin(_NULLS)
 
 
 def _blank(s: pd.Series) -> pd.Series:
@@ -156,10 +162,13 @@ def parse_booking_orders(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
         out[f"{c}_currency"] = parsed["currency"]
 
     status_text = raw["booking_status"].astype("str").str.strip()
-    status = status_text.map(bo.STATUS_LABELS)
-    status_reason = pd.Series(np.where(_blank(raw["booking_status"]), Reason.REQUIRED.name,
-                                       Reason.UNKNOWN_STATUS.name), index=raw.index)
-    found.append(_cell_problems(raw, status.isna(), "booking_status", status_reason))
+    codes, labels = _distinct(status_text)
+    status = _spread(labels.map(bo.STATUS_LABELS), codes, raw.index)
+    unknown = status.isna()
+    status_reason = pd.Series(None, index=raw.index, dtype="object")
+    status_reason[unknown] = np.where(_blank(raw["booking_status"])[unknown],
+                                      Reason.REQUIRED.name, Reason.UNKNOWN_STATUS.name)
+    found.append(_cell_problems(raw, unknown, "booking_status", status_reason))
     out["booking_status"] = status.astype("str")
     out["payment_method"] = _clean_text(raw["payment_method"])
 
@@ -175,7 +184,7 @@ def parse_booking_orders(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
                                 fee_cur))
 
     dup = out["booking_number"].notna() & out["booking_number"].duplicated(keep=False)
-    rows_of = (raw.loc[dup].groupby(out.loc[dup, "booking_number"])["source_row"]
+    rows_of = (raw.loc[dup, "source_row"].groupby(out.loc[dup, "booking_number"])
                .transform(lambda r: ", ".join(str(int(x)) for x in sorted(r))))
     dup_detail = pd.Series(None, index=raw.index, dtype="object")
     dup_detail[dup] = rows_of
