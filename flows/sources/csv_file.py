@@ -238,7 +238,7 @@ def parse_fast(data: bytes, name: str) -> tuple[pd.DataFrame, tuple[str, ...]] |
     else:
         table = pa.table({c: pa.array([], type=pa.large_string()) for c in keep})
         uneven = []
-    if table.num_rows + len(uneven) != len(rows):
+    if table.num_rows + len(uneven) != len(rows) or None in uneven:
         return None  # pyarrow saw other records than the scan: let the csv module read it
 
     # rows with fewer or more cells than headers, read from their text as the strict reader does
