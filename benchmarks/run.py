@@ -83,6 +83,7 @@ def measure_pipeline(csv: Path, out: Path, config: Path, lines_parquet: Path | N
     s = time.perf_counter()
     job.check_validation_enabled()
     valid, problems = job.validate(ex)
+    ex = job.facts(ex)
     t["validate"] = time.perf_counter() - s
     s = time.perf_counter()
     rid = job.run_id(ex, cfg, params)

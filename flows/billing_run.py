@@ -243,7 +243,7 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
         valid, problems = _check(validate_task(ex))
         runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
             invoice_date, cutoff_date, language, c, draft=draft))
-        del valid, problems
+        del ex, valid, problems  # the runs hold what billing needs; the text is let go
         prepared = final_run.prepare_group(
             runs, Path(outbox), store,
             bill_many=functools.partial(job.bill_many, partition_rows=partition_rows,

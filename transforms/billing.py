@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 
 import pandas as pd
 
-from schemas.problems import concat, empty_problems, problems
+from schemas.problems import PROBLEM_COLUMNS, concat, empty_problems, problems
 from schemas.settings import RunParameters, Settings
 
 
@@ -41,7 +41,7 @@ class Billing:
         mask = pd.Series(mask, index=self.lines.index).astype(bool)
         if not mask.any():
             return self
-        rows = self.lines.loc[mask]
+        rows = self.lines.loc[mask, [c for c in PROBLEM_COLUMNS if c in self.lines]]
         const = {"reason": reason}
         for key, val in (("column", column), ("detail", detail), ("value", value)):
             if val is not None:

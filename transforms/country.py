@@ -16,6 +16,7 @@ import gettext
 import re
 import unicodedata
 
+import numpy as np
 import pandas as pd
 import pycountry
 
@@ -55,7 +56,10 @@ def _lookup() -> dict[str, str]:
 
 
 def normalise(text: pd.Series) -> pd.Series:
-    """ISO alpha-2 code per row, or missing when the text is empty or not recognised."""
+    """ISO alpha-2 code per row, or missing when the text is empty or not recognised. Each
+    distinct text is looked up once (an export names a handful of countries)."""
     table = _lookup()
-    key = text.astype("str").map(lambda v: None if v is None or v != v else _key(v))
-    return key.map(table).astype("object").where(lambda s: s.notna(), None)
+    codes, values = pd.factorize(text.astype("str"), use_na_sentinel=False)
+    found = np.array([None if v is None or v != v else table.get(_key(v)) for v in values],
+                     dtype=object)
+    return pd.Series(found[codes], index=text.index, name=text.name, dtype="object")

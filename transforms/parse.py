@@ -14,11 +14,13 @@ column. Money text such as ``CHF\u00a01250.00`` becomes integer minor units with
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 
 from schemas import booking_order as bo
-from schemas.problems import Reason, concat, problems
+from schemas.problems import PROBLEM_COLUMNS, Reason, concat, problems
 
 from . import currencies, money
 from .country import normalise
@@ -26,22 +28,52 @@ from .country import normalise
 _MONEY_RE = r"^\s*(?P<cur>[A-Za-z]{3})?[\s\u00a0\u202f]*(?P<num>-?[0-9][0-9.,']*)\s*(?P<cur2>[A-Za-z]{3})?\s*$"
 
 
-def _blank(s: pd.Series) -> pd.Series:
+# every way to write "null" that lower-cases to it: only ASCII letters lower-case to n, u, l
+_NULLS = ["".join(p) for p in itertools.product(*zip("null", "NULL"))]
+
+
+def _stripped_blank(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     t = s.astype("str").str.strip()
-    return s.isna() | (t == "") | (t.str.lower() == "null")
+    return t, s.isna() | (t == "") | t.isin(_NULLS)
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    return _stripped_blank(s)[1]
 
 
 def _clean_text(s: pd.Series) -> pd.Series:
-    t = s.astype("str").str.strip()
-    return t.where(~_blank(s), None).astype("str")
+    t, blank = _stripped_blank(s)
+    if s.dtype == "str" and not blank.any() and t.equals(s):
+        return s  # nothing to clean: keep the source's text rather than a copy of it
+    return t.where(~blank, None).astype("str")
+
+
+def _distinct(s: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Codes and distinct values of a column, a missing value being one of them. An export
+    repeats a few hundred prices, dates and countries over all its rows: the parsers below
+    read each distinct text once and :func:`_spread` the result back to the rows."""
+    codes, values = pd.factorize(s, use_na_sentinel=False)
+    return codes, pd.Series(values, name=s.name)
+
+
+def _spread(result, codes: np.ndarray, index: pd.Index):
+    out = result.iloc[codes]
+    out.index = index
+    return out
 
 
 def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Dates from ISO text (with or without time, as older exports write), ``DD.MM.YYYY`` or
     real date values; returns ``(dates, bad)``. Blank and ``null`` are missing, not bad."""
-    blank = _blank(s)
     if pd.api.types.is_datetime64_any_dtype(s):
         return s.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=s.index)
+    codes, values = _distinct(s)
+    dates, bad = _parse_date_texts(values)
+    return _spread(dates, codes, s.index), _spread(bad, codes, s.index)
+
+
+def _parse_date_texts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    blank = _blank(s)
     text = s.astype("str").str.strip()
     iso = pd.to_datetime(text.str.slice(0, 10).where(text.str.match(
         r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"), None),
@@ -56,6 +88,11 @@ def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
 def parse_money(s: pd.Series) -> pd.DataFrame:
     """Amount texts like ``CHF 1250.00`` into minor units and currency, with a reason per bad
     cell (``reason`` column, None when fine). Blank cells are missing, not bad."""
+    codes, values = _distinct(s)
+    return _spread(_parse_money_texts(values), codes, s.index)
+
+
+def _parse_money_texts(s: pd.Series) -> pd.DataFrame:
     blank = _blank(s)
     parts = s.astype("str").str.extract(_MONEY_RE)
     cur = parts["cur"].fillna(parts["cur2"]).str.upper()
@@ -81,7 +118,9 @@ def parse_money(s: pd.Series) -> pd.DataFrame:
 def _cell_problems(raw: pd.DataFrame, mask: pd.Series, column: str, reason, detail=None):
     mask = pd.Series(np.asarray(mask, dtype=bool), index=raw.index)
     raw["_bad"] = raw["_bad"] | mask
-    rows = raw.loc[mask]
+    if not mask.any():
+        return problems(None)
+    rows = raw.loc[mask, [c for c in PROBLEM_COLUMNS if c in raw]]  # what a problem carries
     out = problems(rows, column=column, reason=reason if isinstance(reason, str) else None,
                    value=raw.loc[mask, column].astype("object"))
     if not isinstance(reason, str):
@@ -123,10 +162,13 @@ def parse_booking_orders(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
         out[f"{c}_currency"] = parsed["currency"]
 
     status_text = raw["booking_status"].astype("str").str.strip()
-    status = status_text.map(bo.STATUS_LABELS)
-    status_reason = pd.Series(np.where(_blank(raw["booking_status"]), Reason.REQUIRED.name,
-                                       Reason.UNKNOWN_STATUS.name), index=raw.index)
-    found.append(_cell_problems(raw, status.isna(), "booking_status", status_reason))
+    codes, labels = _distinct(status_text)
+    status = _spread(labels.map(bo.STATUS_LABELS), codes, raw.index)
+    unknown = status.isna()
+    status_reason = pd.Series(None, index=raw.index, dtype="object")
+    status_reason[unknown] = np.where(_blank(raw["booking_status"])[unknown],
+                                      Reason.REQUIRED.name, Reason.UNKNOWN_STATUS.name)
+    found.append(_cell_problems(raw, unknown, "booking_status", status_reason))
     out["booking_status"] = status.astype("str")
     out["payment_method"] = _clean_text(raw["payment_method"])
 
@@ -142,7 +184,7 @@ def parse_booking_orders(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
                                 fee_cur))
 
     dup = out["booking_number"].notna() & out["booking_number"].duplicated(keep=False)
-    rows_of = (raw.loc[dup].groupby(out.loc[dup, "booking_number"])["source_row"]
+    rows_of = (raw.loc[dup, "source_row"].groupby(out.loc[dup, "booking_number"])
                .transform(lambda r: ", ".join(str(int(x)) for x in sorted(r))))
     dup_detail = pd.Series(None, index=raw.index, dtype="object")
     dup_detail[dup] = rows_of

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 from stdnum import iso11649
 from stdnum.ch import esr
@@ -48,8 +49,8 @@ def _base36_pairs(prefix: str) -> str:
     return "".join(f"{int(ch, 36):02d}" for ch in prefix.rjust(3, "0"))
 
 
-def qr_reference(company: str, invoice_number: str) -> str:
-    """The 27-digit QR reference of one invoice (without spaces)."""
+def _qr_payload(company: str, invoice_number: str) -> str:
+    """The 26 digits of a QR reference before its check digit."""
     m = _FINAL.match(invoice_number)
     if m:
         body = "1" + _base36_pairs(m.group(1)) + m.group(2) + m.group(3).zfill(9)
@@ -58,8 +59,32 @@ def qr_reference(company: str, invoice_number: str) -> str:
         if not d:
             raise ReferenceError_(f"invoice number {invoice_number!r} has no QR reference encoding")
         body = "2" + str(int(d.group(1), 16)).zfill(14) + d.group(2).zfill(5)
-    payload = _company_digits(company) + body
+    return _company_digits(company) + body
+
+
+def qr_reference(company: str, invoice_number: str) -> str:
+    """The 27-digit QR reference of one invoice (without spaces)."""
+    payload = _qr_payload(company, invoice_number)
     return payload + esr.calc_check_digit(payload)
+
+
+_MOD10 = np.array([0, 9, 4, 6, 8, 2, 7, 1, 3, 5], dtype=np.int64)  # stdnum.ch.esr's table
+
+
+def _qr_references(company: str, invoice_numbers: list[str]) -> list[str]:
+    """:func:`qr_reference` of many invoices, printed: the modulo-10-recursive check digit of
+    all payloads at once, one digit position at a time (``stdnum.ch.esr.calc_check_digit``
+    runs through one payload in Python, 16 µs an invoice; tests hold the two equal)."""
+    payloads = [_qr_payload(company, n) for n in invoice_numbers]
+    digits = (np.frombuffer("".join(payloads).encode("ascii"), dtype=np.uint8)
+              .reshape(len(payloads), 26).astype(np.int64) - ord("0"))
+    carry = np.zeros(len(payloads), dtype=np.int64)
+    for k in range(26):
+        carry = _MOD10[(carry + digits[:, k]) % 10]
+    checks = ((10 - carry) % 10).tolist()
+    # esr.format's grouping of 27 digits: 2 + 5 × 5
+    return [f"{p[:2]} {p[2:7]} {p[7:12]} {p[12:17]} {p[17:22]} {p[22:]}{c}"
+            for p, c in zip(payloads, checks)]
 
 
 def rf_reference(company: str, invoice_number: str) -> str:
@@ -80,8 +105,12 @@ def format_reference(reference: str) -> str:
 
 def assign(invoices: pd.DataFrame, company: str, qr: bool) -> pd.Series:
     """Printed payment reference per invoice; credit notes get none (nothing is paid)."""
-    make = qr_reference if qr else rf_reference
-    payable = invoices["document_type"] != "credit_note"
-    refs = [format_reference(make(company, n)) if p else None
-            for n, p in zip(invoices["invoice_number"], payable)]
+    payable = (invoices["document_type"] != "credit_note").to_numpy()
+    numbers = invoices["invoice_number"][payable].tolist()
+    if qr:
+        made = _qr_references(company, numbers)
+    else:
+        made = [format_reference(rf_reference(company, n)) for n in numbers]
+    refs = np.full(len(invoices), None, dtype=object)
+    refs[payable] = made
     return pd.Series(refs, index=invoices.index, dtype="object")

@@ -1,0 +1,77 @@
+"""Parsing each distinct text once gives the same result as parsing every row.
+
+transforms.parse reads a column's distinct prices and dates once and spreads the result back to
+the rows, transforms.country looks each distinct country text up once (an export repeats a
+few hundred values over a million rows), and a text column with nothing to clean is kept as it
+is instead of copied. These properties hold the shortcuts to the plain reading: same values,
+same dtypes, same index and name, blank and missing cells included.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from transforms import country, parse
+
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+MONEY = st.sampled_from(["CHF 1250.00", "CHF\u00a01250.00", "EUR 531.00", "JPY 12000",
+                         "CHF 12.345", "XYZ 1.00", "CHF zwölf", "1.00 CHF", " ", "", "null",
+                         "NULL", "USD -5.5", "CHF 1'250.00", "BHD 1.234"])
+DATES = st.sampled_from(["2026-05-12", "2026-05-12 00:00:00.0", "12.05.2026", "31.02.2026",
+                         "bald", "", " ", "null", "2026-13-01", "1.1.2026"])
+COUNTRIES = st.sampled_from(["Schweiz", " ch", "Deutschland", "Suisse", "Atlantis", "",
+                             "  UNITED   states ", "Österreich", "DE"])
+
+
+def column(values: st.SearchStrategy, dtype):
+    missing = st.sampled_from([None, float("nan")]) if dtype == "object" else st.none()
+    return st.lists(st.one_of(values, missing), max_size=30).map(
+        lambda xs: pd.Series(xs, dtype=dtype, name="cell",
+                             index=pd.RangeIndex(100, 100 + 3 * len(xs), 3)))
+
+
+@SETTINGS
+@given(st.one_of(column(MONEY, "str"), column(MONEY, "object")))
+def test_money_parsed_once_per_text_equals_row_by_row(s):
+    pd.testing.assert_frame_equal(parse.parse_money(s), parse._parse_money_texts(s))
+
+
+@SETTINGS
+@given(st.one_of(column(DATES, "str"), column(DATES, "object")))
+def test_dates_parsed_once_per_text_equal_row_by_row(s):
+    dates, bad = parse.parse_dates(s)
+    want_dates, want_bad = parse._parse_date_texts(s)
+    pd.testing.assert_series_equal(dates, want_dates)
+    pd.testing.assert_series_equal(bad, want_bad)
+
+
+def row_by_row_country(text: pd.Series) -> pd.Series:
+    table = country._lookup()
+    key = text.astype("str").map(lambda v: None if v is None or v != v else country._key(v))
+    return key.map(table).astype("object").where(lambda s: s.notna(), None)
+
+
+@SETTINGS
+@given(st.one_of(column(COUNTRIES, "str"), column(COUNTRIES, "object")))
+def test_countries_looked_up_once_per_text_equal_row_by_row(s):
+    pd.testing.assert_series_equal(country.normalise(s), row_by_row_country(s))
+
+
+TEXTS = st.sampled_from(["Zürich", " Zürich", "Zürich\u00a0", "", " ", "null", "Null", "NULL x",
+                         "a  b", "\tTab"])
+
+
+def plain_clean_text(s: pd.Series) -> pd.Series:
+    t = s.astype("str").str.strip()
+    blank = s.isna() | (t == "") | (t.str.lower() == "null")
+    return t.where(~blank, None).astype("str")
+
+
+@SETTINGS
+@given(st.one_of(column(TEXTS, "str"), column(TEXTS, "object"),
+                 column(st.sampled_from(["Zürich", "Bern", "a b"]), "str")))
+def test_text_kept_or_cleaned_equals_the_plain_cleaning(s):
+    pd.testing.assert_series_equal(parse._clean_text(s), plain_clean_text(s))
