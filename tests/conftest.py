@@ -34,3 +34,15 @@ def run(tmp_path, sample_config):
         return job.run_local(str(source), cfg, params, Path(outbox or tmp_path / "outbox"), **kw)
 
     return _run
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory):
+    """One Prefect test harness (a temporary server) for the whole session. Defined here once:
+    a fixture imported into several test modules would start one harness per module, and the
+    second would leave Prefect's event client talking to the first."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from prefect.testing.utilities import prefect_test_harness
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -14,15 +14,6 @@ import pytest
 from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
 
 
-@pytest.fixture(scope="session")
-def prefect_harness(tmp_path_factory):
-    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect_home"))
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from prefect.testing.utilities import prefect_test_harness
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
-
-
 def test_flow_delivers_reconciled_workbook_and_artifacts(prefect_harness, tmp_path):
     from prefect.client.orchestration import get_client
 

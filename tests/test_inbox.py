@@ -22,7 +22,6 @@ import pytest
 
 from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
 from flows import inbox as ib
-from test_flow import prefect_harness  # noqa: F401  (one Prefect harness per session)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
-from test_flow import prefect_harness  # noqa: F401  (one Prefect harness per session)
 
 GROUP = SAMPLE / "group.toml"
 
@@ -225,40 +224,45 @@ def test_credit_in_a_group_names_the_company(prefect_harness, tmp_path, capsys):
 def test_two_company_run_on_a_local_dask_cluster_gives_the_same_workbooks(prefect_harness,
                                                                            tmp_path):
     """The default runner, one partition per company, against a local Dask cluster of two
-    worker processes billing 20-row partitions: the same files, byte for byte."""
-    from prefect.client.orchestration import get_client
+    worker processes billing 20-row partitions: the same files, byte for byte.
+
+    The Dask run goes through the CLI in its own process (with its own temporary Prefect
+    server): a Dask cluster torn down inside this test process stops Prefect's event client
+    here, and later tests would not see their task runs."""
+    import os
+    import subprocess
+    import sys
 
     from flows.billing_run import billing_run
-    from flows.task_runners import task_runner
 
     threads = billing_run(source=str(SAMPLE_ORDERS), config=str(GROUP),
                           outbox=str(tmp_path / "threads"), invoice_date=INVOICE_DATE,
                           return_state=True)
     assert threads.is_completed(), threads.message
-    on_dask = billing_run.with_options(task_runner=task_runner("dask", workers=2))
-    dask = on_dask(source=str(SAMPLE_ORDERS), config=str(GROUP),
-                   outbox=str(tmp_path / "dask"), invoice_date=INVOICE_DATE,
-                   partition_rows=20, return_state=True)
-    assert dask.is_completed(), dask.message
     expected = _workbooks(threads.result())
     assert len(expected) == 2
-    assert _workbooks(dask.result()) == expected
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect_home"),
+           "PREFECT_LOGGING_LEVEL": "INFO"}
+    env.pop("PREFECT_API_URL", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "run", "--source", str(SAMPLE_ORDERS),
+         "--config", str(GROUP), "--outbox", str(tmp_path / "dask"),
+         "--invoice-date", INVOICE_DATE.isoformat(), "--task-runner", "dask", "--workers", "2",
+         "--partition-rows", "20", "--json"],
+        capture_output=True, text=True, env=env, cwd=SAMPLE.parent, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = proc.stdout + proc.stderr
+    assert "Creating a new Dask cluster" in log
+    parts = {line.split("Task run '")[1].split("'")[0] for line in log.splitlines()
+             if "Task run 'bill " in line}
+    assert len(parts) > 10  # 240 rows in 20-row partitions over two companies
+    assert any(p.startswith("bill 100 part") for p in parts)
+    assert any(p.startswith("bill 200") for p in parts)
+    got = {p.name: _sha(p) for p in (tmp_path / "dask").glob("*.xlsx")}
+    assert got == expected
 
-    async def bill_runs(flow_run_id):
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-        async with get_client() as client:
-            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(
-                id=FlowRunFilterId(any_=[flow_run_id])))
-            return [r.name for r in runs if r.name.startswith("bill ")]
 
-    import asyncio
-    names = asyncio.run(bill_runs(dask.state_details.flow_run_id))
-    assert len(names) > 10  # 240 rows in 20-row partitions over two companies
-    assert any(n.startswith("bill 100 part") for n in names)
-    assert any(n.startswith("bill 200") for n in names)
-
-
-def test_cli_refuses_an_address_for_threads(capsys):
+def test_cli_refuses_an_address_for_threads(prefect_harness, capsys):
     from flows.cli import main
     assert main(["run", "--task-runner", "threads", "--dask-address", "tcp://127.0.0.1:1"]) == 2
     assert "needs the dask task runner" in capsys.readouterr().err
