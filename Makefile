@@ -44,7 +44,7 @@ stop:
 	bash ops/stop.sh
 
 # --- bench: the 10k / 100k / 1M benchmark with baseline, floor and the Excel row limit
-# (benchmarks/README.md; about 20 minutes; not part of `make test`).
+# (benchmarks/README.md; about 6 minutes; not part of `make test`).
 .PHONY: bench
 
 bench: install

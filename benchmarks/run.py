@@ -67,7 +67,8 @@ def _peak_mb() -> float:
 
 # --- the three measurements (each in its own process) ------------------------------------------
 
-def measure_pipeline(csv: Path, out: Path, config: Path, lines_parquet: Path | None) -> dict:
+def measure_pipeline(csv: Path, out: Path, config: Path, lines_parquet: Path | None,
+                     checks: bool = False) -> dict:
     from flows import job
     from flows.config import load_config
 
@@ -102,7 +103,36 @@ def measure_pipeline(csv: Path, out: Path, config: Path, lines_parquet: Path | N
               "workbook_mb": delivery.workbook.stat().st_size / 2**20}
     if lines_parquet is not None:  # after the peak was taken
         rendered.tables["lines"].to_parquet(lines_parquet)
+    if checks:  # after the timing and the peak: DESIGN §9 at this size
+        result["checks"] = check_run(billing, valid, problems, ex, cfg, params, rid,
+                                     delivery.workbook, out.parent / "again")
     return result
+
+
+def check_run(billing, valid, problems, ex, cfg, params, rid, workbook: Path,
+              again: Path) -> dict:
+    """The money invariants on this run's tables, and determinism: billing the same orders
+    again, this time in hash partitions of a quarter of the rows each, must give the same
+    workbook bytes."""
+    import hashlib
+
+    from flows import job
+    from invariants import check
+
+    fails = check(billing, ex.rows, cfg.settings)
+    partition_rows = max(1, len(valid) // 4)
+    second = job.bill_many([(valid, problems, job.context(cfg, params, rid))],
+                           partition_rows=partition_rows)[0]
+    shutil.rmtree(again, ignore_errors=True)
+    rendered = job.render(second, ex, cfg, params, rid, again)
+
+    def sha(path):
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    same = sha(rendered.path) == sha(workbook)
+    shutil.rmtree(again, ignore_errors=True)
+    return {"invariant_failures": fails, "partition_rows": partition_rows,
+            "same_bytes_partitioned": same}
 
 
 def measure_baseline(csv: Path, out: Path) -> dict:
@@ -268,6 +298,7 @@ def main(argv=None) -> None:
     ap.add_argument("--boundary", action="store_true",
                     help="bill 1,048,600 billable rows: Lines must continue on a second sheet")
     ap.add_argument("--measure", choices=["pipeline", "baseline", "floor"], help=argparse.SUPPRESS)
+    ap.add_argument("--checks", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--csv", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--config", type=Path, help=argparse.SUPPRESS)
@@ -275,7 +306,8 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     if args.measure == "pipeline":
-        print(json.dumps(measure_pipeline(args.csv, args.out, args.config, args.parquet)))
+        print(json.dumps(measure_pipeline(args.csv, args.out, args.config, args.parquet,
+                                          args.checks)))
         return
     if args.measure == "baseline":
         print(json.dumps(measure_baseline(args.csv, args.out)))
@@ -297,7 +329,7 @@ def main(argv=None) -> None:
               flush=True)
         r = {"rows": n, "all_billable": billable}
         r["pipeline"] = sub("pipeline", "--csv", str(csv), "--out", str(out / "outbox"),
-                            "--config", str(config), "--parquet", str(parquet))
+                            "--config", str(config), "--parquet", str(parquet), "--checks")
         print(f"   pipeline {r['pipeline']['seconds']['whole']:.1f} s", file=sys.stderr,
               flush=True)
         if not args.no_floor and not billable:
@@ -323,6 +355,15 @@ def main(argv=None) -> None:
     print(f"\nbilling-export benchmark, {os.cpu_count()} cores, "
           f"{dt.datetime.now().isoformat(timespec='minutes')}")
     print_table([r for r in results if not r["all_billable"]])
+    for r in results:
+        c = r["pipeline"].get("checks")
+        if c is None:
+            continue
+        fails = c["invariant_failures"]
+        print(f"{r['rows']:>9,}: DESIGN §9 invariants "
+              f"{'hold' if not fails else 'BROKEN: ' + '; '.join(fails)}; billed again in "
+              f"partitions of {c['partition_rows']:,} rows: "
+              f"{'same bytes' if c['same_bytes_partitioned'] else 'DIFFERENT BYTES'}")
     for r in results:
         if r["all_billable"]:
             ok = len(r["dimensions"]) and list(r["dimensions"])[1:3] == ["Positionen",
