@@ -240,7 +240,8 @@ def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
         state_store.record_invoices(conn, s.code, r.rid,
                                     documents(output_tables(billing, r.params.language)))
         state_store.mark_credited(conn, s.code, list(st.life.credit_invoices))
-        state_store.record_billed(conn, s.code, r.rid, lifecycle.billed_records(billing.lines))
+        state_store.record_billed(conn, s.code, r.rid, lifecycle.billed_records(
+            billing.lines, lifecycle.booking_rows(st.life.to_bill)))
     return Prepared(r.rid, rendered, billing, digest, False, st.recovered, s.code)
 
 

@@ -48,12 +48,21 @@ def content_hash(orders: pd.DataFrame) -> pd.Series:
                      dtype="str")
 
 
+STATE_COLUMNS = ("content_hash", "booking_row")
+
+
 def with_state_columns(orders: pd.DataFrame) -> pd.DataFrame:
-    """Add ``content_hash`` and ``booking_row`` (the canonical order as JSON, to re-invoice it
-    later even when a later source no longer carries it)."""
-    base = orders.drop(columns=[c for c in ("content_hash", "booking_row") if c in orders])
-    return base.assign(content_hash=content_hash(base),
-                       booking_row=pd.Series(_json_lines(base), index=base.index, dtype="str"))
+    """Add ``content_hash``: what decides whether an order was billed as it is now."""
+    base = orders.drop(columns=[c for c in STATE_COLUMNS if c in orders])
+    return base.assign(content_hash=content_hash(base))
+
+
+def booking_rows(orders: pd.DataFrame) -> pd.Series:
+    """The canonical order as JSON per booking number, kept with a final billing so that it can
+    be re-invoiced later even when a later source no longer carries it. Made only when a final
+    run records what it billed: it is the largest text of a run."""
+    base = orders.drop(columns=[c for c in STATE_COLUMNS if c in orders])
+    return pd.Series(_json_lines(base), index=base["booking_number"].to_numpy(), dtype="str")
 
 
 def restore_orders(rows: list[str], like: pd.DataFrame) -> pd.DataFrame:
@@ -116,8 +125,9 @@ def split(orders: pd.DataFrame, billed: pd.DataFrame, written_off: str = "credit
     return Lifecycle(to_bill, concat([already_probs]), credit)
 
 
-def billed_records(lines: pd.DataFrame) -> pd.DataFrame:
-    """What the state store keeps per billed line (credit lines are not billings)."""
+def billed_records(lines: pd.DataFrame, rows: pd.Series) -> pd.DataFrame:
+    """What the state store keeps per billed line (credit lines are not billings); ``rows`` is
+    :func:`booking_rows` of the orders billed."""
     own = lines[lines["charge_type"] != "credit"]
     return pd.DataFrame({
         "booking_number": own["booking_number"].to_numpy(),
@@ -126,5 +136,5 @@ def billed_records(lines: pd.DataFrame) -> pd.DataFrame:
         "charge_type": own["charge_type"].to_numpy(),
         "amount": own["amount"].to_numpy(np.int64),
         "currency": own["currency"].to_numpy(),
-        "booking_row": own["booking_row"].to_numpy(),
+        "booking_row": own["booking_number"].map(rows).to_numpy(),
     })
