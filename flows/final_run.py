@@ -203,9 +203,8 @@ def _start(conn, r: job.CompanyRun, outbox: Path):
         raise CommandError(f"draft {r.rid} was discarded; change the invoice date or the "
                            "source to bill these orders again")
     billed = state_store.active_billed(conn, s.code)
-    state_orders = lifecycle.with_state_columns(r.orders)
     life = (r.select or (lambda c, o, b: lifecycle.split(o, b, s.written_off)))(
-        conn, state_orders, billed)
+        conn, r.orders, billed)
     return _Started(r, previous, life, recovered)
 
 
@@ -241,7 +240,7 @@ def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
                                     documents(output_tables(billing, r.params.language)))
         state_store.mark_credited(conn, s.code, list(st.life.credit_invoices))
         state_store.record_billed(conn, s.code, r.rid, lifecycle.billed_records(
-            billing.lines, lifecycle.booking_rows(st.life.to_bill)))
+            billing.lines, st.life.to_bill))
     return Prepared(r.rid, rendered, billing, digest, False, st.recovered, s.code)
 
 

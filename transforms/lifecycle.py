@@ -34,6 +34,13 @@ HASH_FIELDS = (
 RESTORED = "state:"
 
 
+def _isin(values: pd.Series, of: pd.Series) -> np.ndarray:
+    """``values.isin(of)`` for booking numbers. pandas' isin takes about 0.35 s whenever ``of``
+    holds 100,000 texts, even for no values at all; a hash index of ``of`` takes 0.02 s."""
+    index = pd.Index(pd.unique(of.to_numpy(dtype=object)))
+    return index.get_indexer(values.to_numpy(dtype=object)) >= 0
+
+
 def _json_lines(frame: pd.DataFrame) -> list[str]:
     if not len(frame):
         return []
@@ -51,18 +58,15 @@ def content_hash(orders: pd.DataFrame) -> pd.Series:
 STATE_COLUMNS = ("content_hash", "booking_row")
 
 
-def with_state_columns(orders: pd.DataFrame) -> pd.DataFrame:
-    """Add ``content_hash``: what decides whether an order was billed as it is now."""
+def state_records(orders: pd.DataFrame) -> pd.DataFrame:
+    """Per booking number, what a final billing keeps of its order: the content hash, and the
+    canonical order as JSON (to re-invoice it later even when a later source no longer
+    carries it). Made only for the orders a final run records: it is the largest text of a
+    run, and a draft needs neither."""
     base = orders.drop(columns=[c for c in STATE_COLUMNS if c in orders])
-    return base.assign(content_hash=content_hash(base))
-
-
-def booking_rows(orders: pd.DataFrame) -> pd.Series:
-    """The canonical order as JSON per booking number, kept with a final billing so that it can
-    be re-invoiced later even when a later source no longer carries it. Made only when a final
-    run records what it billed: it is the largest text of a run."""
-    base = orders.drop(columns=[c for c in STATE_COLUMNS if c in orders])
-    return pd.Series(_json_lines(base), index=base["booking_number"].to_numpy(), dtype="str")
+    return pd.DataFrame({"content_hash": content_hash(base).to_numpy(),
+                         "booking_row": pd.Series(_json_lines(base), dtype="str").to_numpy()},
+                        index=base["booking_number"].to_numpy())
 
 
 def restore_orders(rows: list[str], like: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +90,7 @@ def restore_orders(rows: list[str], like: pd.DataFrame) -> pd.DataFrame:
             out[c] = s.astype("str")
     restored = pd.DataFrame(out)
     restored["source"] = RESTORED + restored["source"]
-    return with_state_columns(restored)
+    return restored
 
 
 @dataclass(frozen=True)
@@ -103,38 +107,42 @@ def split(orders: pd.DataFrame, billed: pd.DataFrame, written_off: str = "credit
     billings. ``written_off = "keep"`` leaves the invoice of an order written off after billing
     standing (the ERP handles the loss); ``"credit"`` credits it.
     """
-    known = orders["booking_number"].isin(billed["booking_number"])
+    known = pd.Series(_isin(orders["booking_number"], billed["booking_number"]),
+                      index=orders.index)
     prior = orders[["booking_number"]].merge(
         billed[["booking_number", "invoice_number", "content_hash"]].rename(
             columns={"content_hash": "_old"}), on="booking_number", how="left")
     prior.index = orders.index
-    same = known & (prior["_old"] == orders["content_hash"])
+    # only an order billed before needs its hash now; the rest get theirs when recorded
+    now = content_hash(orders.loc[known]).reindex(orders.index)
+    same = known & (prior["_old"] == now).fillna(False).astype(bool)
     if written_off == "keep":
         same |= known & (orders["booking_status"] == "WRITTEN_OFF")
     changed = known & ~same
     credit = tuple(sorted(prior.loc[changed, "invoice_number"].dropna().unique()))
     # orders billed on a credited invoice are billed again, changed or not
     siblings = billed[billed["invoice_number"].isin(credit)]
-    rebill_here = same & orders["booking_number"].isin(siblings["booking_number"])
+    rebill_here = same & _isin(orders["booking_number"], siblings["booking_number"])
     already = same & ~rebill_here
     already_probs = problems(orders.loc[already], reason=Reason.ALREADY_BILLED.name,
                              detail=prior.loc[already, "invoice_number"].to_numpy())
-    missing = siblings[~siblings["booking_number"].isin(orders["booking_number"])]
+    missing = siblings[~_isin(siblings["booking_number"], orders["booking_number"])]
     restored = restore_orders(list(missing["booking_row"]), orders)
     to_bill = pd.concat([orders.loc[~already], restored], ignore_index=True)
     return Lifecycle(to_bill, concat([already_probs]), credit)
 
 
-def billed_records(lines: pd.DataFrame, rows: pd.Series) -> pd.DataFrame:
-    """What the state store keeps per billed line (credit lines are not billings); ``rows`` is
-    :func:`booking_rows` of the orders billed."""
+def billed_records(lines: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFrame:
+    """What the state store keeps per billed line (credit lines are not billings); ``orders``
+    are the orders billed, as they were billed."""
     own = lines[lines["charge_type"] != "credit"]
+    kept = state_records(orders[_isin(orders["booking_number"], own["booking_number"])])
     return pd.DataFrame({
         "booking_number": own["booking_number"].to_numpy(),
         "invoice_number": own["invoice_number"].to_numpy(),
-        "content_hash": own["content_hash"].to_numpy(),
+        "content_hash": own["booking_number"].map(kept["content_hash"]).to_numpy(),
         "charge_type": own["charge_type"].to_numpy(),
         "amount": own["amount"].to_numpy(np.int64),
         "currency": own["currency"].to_numpy(),
-        "booking_row": own["booking_number"].map(rows).to_numpy(),
+        "booking_row": own["booking_number"].map(kept["booking_row"]).to_numpy(),
     })
