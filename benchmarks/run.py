@@ -3,8 +3,10 @@
 Every measurement runs in a fresh subprocess, so peak memory is that process's
 ``getrusage(RUSAGE_SELF).ru_maxrss`` (tracemalloc would slow a million rows down too much):
 
-* ``pipeline`` -- the real run, the functions ``run_local`` calls: load config, extract,
-  validate, bill, render (tables + workbook), deliver. Each stage timed; "whole" is all of it.
+* ``pipeline`` -- the real run, as ``billing-export run`` makes it (a draft against a fresh
+  SQLite state store), through the functions the flow's tasks call: load config, extract,
+  validate, state (lock, what is billed already, recording the run), bill, render (tables +
+  workbook), deliver. Each stage timed; "whole" is all of it.
 * ``baseline`` -- what a user would write today: ``pd.read_csv``, prices as float, a float tax
   rate, ``round(…, 2)``, invoice numbers by groupby, and a comparable 32-column invoice-lines
   table written with ``DataFrame.to_excel(engine="openpyxl")``.
@@ -43,7 +45,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from generate import OUT, csv_path, generate  # noqa: E402
 
 INVOICE_DATE = dt.date(2026, 10, 30)
-STAGES = ("config", "extract", "validate", "bill", "render", "deliver")
+STAGES = ("config", "extract", "validate", "state", "bill", "render", "deliver")
 
 
 def bench_config() -> Path:
@@ -69,14 +71,18 @@ def _peak_mb() -> float:
 
 def measure_pipeline(csv: Path, out: Path, config: Path, lines_parquet: Path | None,
                      checks: bool = False) -> dict:
-    from flows import job
-    from flows.config import load_config
+    """The run ``billing-export run`` makes (a draft against a fresh SQLite state store), stage
+    by stage: the functions the Prefect flow's tasks call, without the Prefect server."""
+    from flows import final_run, job
+    from flows.config import load_group
+    from flows.state_store import open_store
 
     shutil.rmtree(out, ignore_errors=True)
-    t: dict[str, float] = {}
+    out.mkdir(parents=True)
+    t: dict[str, float] = {"bill": 0.0, "render": 0.0}
     start = s = time.perf_counter()
-    cfg = load_config(config)
-    params = job.default_params(INVOICE_DATE, None, None, cfg)
+    group = load_group(config)
+    store = open_store(out.parent / "billing-state.sqlite")
     t["config"] = time.perf_counter() - s
     s = time.perf_counter()
     ex = job.extract(str(csv))
@@ -84,19 +90,33 @@ def measure_pipeline(csv: Path, out: Path, config: Path, lines_parquet: Path | N
     s = time.perf_counter()
     job.check_validation_enabled()
     valid, problems = job.validate(ex)
-    ex = job.facts(ex)
+    runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
+        INVOICE_DATE, None, None, c))
+    ex = runs[0].ex
     t["validate"] = time.perf_counter() - s
+    kept = {}
+
+    def bill_many(jobs):
+        s = time.perf_counter()
+        kept["jobs"] = jobs
+        billings = job.bill_many(jobs)
+        t["bill"] += time.perf_counter() - s
+        return billings
+
+    def render(*a, **k):
+        s = time.perf_counter()
+        rendered = job.render(*a, **k)
+        t["render"] += time.perf_counter() - s
+        return rendered
+
     s = time.perf_counter()
-    rid = job.run_id(ex, cfg, params)
-    billing, _ = job.bill(valid, problems, job.context(cfg, params, rid))
-    t["bill"] = time.perf_counter() - s
+    prepared = final_run.prepare_group(runs, out, store, bill_many=bill_many, render_fn=render)
+    t["state"] = time.perf_counter() - s - t["bill"] - t["render"]
     s = time.perf_counter()
-    rendered = job.render(billing, ex, cfg, params, rid, out)
-    t["render"] = time.perf_counter() - s
-    s = time.perf_counter()
-    delivery = job.deliver_rendered(rendered, out)
+    result_ = final_run.complete(prepared[0], out, store)
     t["deliver"] = time.perf_counter() - s
     t["whole"] = time.perf_counter() - start
+    billing, rendered, delivery = result_.billing, result_.rendered, result_.delivery
     result = {"seconds": t, "peak_mb": _peak_mb(), "rows": ex.rows,
               "lines": int(len(billing.lines)), "invoices": int(len(billing.invoices)),
               "sheets": rendered.manifest["sheets"], "workbook": str(delivery.workbook),
@@ -104,13 +124,13 @@ def measure_pipeline(csv: Path, out: Path, config: Path, lines_parquet: Path | N
     if lines_parquet is not None:  # after the peak was taken
         rendered.tables["lines"].to_parquet(lines_parquet)
     if checks:  # after the timing and the peak: DESIGN §9 at this size
-        result["checks"] = check_run(billing, valid, problems, ex, cfg, params, rid,
+        orders, problems_, ctx = kept["jobs"][0]
+        result["checks"] = check_run(billing, orders, problems_, ctx, ex, runs[0],
                                      delivery.workbook, out.parent / "again")
     return result
 
 
-def check_run(billing, valid, problems, ex, cfg, params, rid, workbook: Path,
-              again: Path) -> dict:
+def check_run(billing, valid, problems, ctx, ex, run, workbook: Path, again: Path) -> dict:
     """The money invariants on this run's tables, and determinism: billing the same orders
     again, this time in hash partitions of a quarter of the rows each, must give the same
     workbook bytes."""
@@ -119,12 +139,11 @@ def check_run(billing, valid, problems, ex, cfg, params, rid, workbook: Path,
     from flows import job
     from invariants import check
 
-    fails = check(billing, ex.rows, cfg.settings)
+    fails = check(billing, ex.rows, run.config.settings)
     partition_rows = max(1, len(valid) // 4)
-    second = job.bill_many([(valid, problems, job.context(cfg, params, rid))],
-                           partition_rows=partition_rows)[0]
+    second = job.bill_many([(valid, problems, ctx)], partition_rows=partition_rows)[0]
     shutil.rmtree(again, ignore_errors=True)
-    rendered = job.render(second, ex, cfg, params, rid, again)
+    rendered = job.render(second, ex, run.config, run.params, run.rid, again)
 
     def sha(path):
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()
@@ -260,7 +279,7 @@ def fmt_row(cells, widths):
 def print_table(results: list[dict]) -> None:
     head = ["rows", *STAGES, "whole s", "peak MB", "KB/row", "baseline s", "floor s",
             "base/whole", "whole/floor"]
-    widths = [9, 6, 7, 8, 6, 6, 7, 8, 8, 6, 10, 7, 10, 11]
+    widths = [9, 6, 7, 8, 5, 6, 6, 7, 8, 8, 6, 10, 7, 10, 11]
     print(fmt_row(head, widths))
     for r in results:
         p = r["pipeline"]
