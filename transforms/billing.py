@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Protocol
 
+import numpy as np
 import pandas as pd
 
 from schemas.problems import PROBLEM_COLUMNS, concat, empty_problems, problems
@@ -38,21 +39,62 @@ class Billing:
     def reject(self, mask, reason: str, column=None, detail=None, value=None) -> "Billing":
         """Move the masked lines to problems with one reason; ``column``, ``detail`` and
         ``value`` may be constants or Series aligned with ``lines``."""
-        mask = pd.Series(mask, index=self.lines.index).astype(bool)
-        if not mask.any():
+        return self.reject_first([Rejection(mask, reason, column, detail, value)])
+
+    def reject_first(self, rejections: list["Rejection"]) -> "Billing":
+        """Move the lines any rejection masks to problems in one pass: a line gets the reason
+        of the first rejection that masks it. The problems come rejection by rejection, each in
+        line order, as the same ``reject`` calls one after the other would give them; the
+        lines are copied once, not once per reason."""
+        lines = self.lines
+        n = len(lines)
+        first = np.full(n, -1, dtype=np.int64)
+        for k, r in enumerate(rejections):
+            mask = r.positions(lines)
+            first[mask & (first < 0)] = k
+        if not (first >= 0).any():
             return self
-        rows = self.lines.loc[mask, [c for c in PROBLEM_COLUMNS if c in self.lines]]
-        const = {"reason": reason}
-        for key, val in (("column", column), ("detail", detail), ("value", value)):
-            if val is not None:
-                const[key] = (val[mask].astype("object").to_numpy()
-                              if isinstance(val, pd.Series) else val)
-        moved = problems(rows, **const)
-        return replace(self, lines=self.lines.loc[~mask].reset_index(drop=True),
-                       problems=concat([self.problems, moved]))
+        moved = []
+        for k, r in enumerate(rejections):
+            pos = np.flatnonzero(first == k)
+            if len(pos):
+                moved.append(r.problems(lines, pos))
+        keep = first < 0
+        return replace(self, lines=lines.loc[keep].reset_index(drop=True),
+                       problems=concat([self.problems, *moved]))
 
     def note(self, *items: tuple[str, str, str | None, str]) -> "Billing":
         return replace(self, notes=self.notes + tuple(items))
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Lines a step cannot bill, and why. ``mask`` is aligned with the lines; ``column``,
+    ``detail`` and ``value`` are constants, Series aligned with the lines, or callables that
+    are given the rejected rows (a frame) and return their values — so that a value costly to
+    compute (a date as text, a joined key) is computed for the rejected rows only."""
+    mask: object
+    reason: str
+    column: object = None
+    detail: object = None
+    value: object = None
+
+    def positions(self, lines: pd.DataFrame) -> np.ndarray:
+        return pd.Series(self.mask, index=lines.index).astype(bool).to_numpy()
+
+    def problems(self, lines: pd.DataFrame, pos: np.ndarray) -> pd.DataFrame:
+        """Problem rows for the lines at positions ``pos``."""
+        rows = lines.iloc[pos, [lines.columns.get_loc(c) for c in PROBLEM_COLUMNS if c in lines]]
+        const = {"reason": self.reason}
+        for key, val in (("column", self.column), ("detail", self.detail),
+                         ("value", self.value)):
+            if callable(val):
+                const[key] = pd.Series(val(lines.iloc[pos])).astype("object").to_numpy()
+            elif isinstance(val, pd.Series):
+                const[key] = val.iloc[pos].astype("object").to_numpy()
+            elif val is not None:
+                const[key] = val
+        return problems(rows, **const)
 
 
 class Step(Protocol):
