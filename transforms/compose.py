@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 
 from .billing import Billing, Context
 
@@ -30,6 +32,25 @@ def booking_sort_key(booking_number: pd.Series) -> pd.Series:
     return pd.Series(np.where(digits, "0" + bn.str.zfill(30), "1" + bn), index=bn.index)
 
 
+def booking_rank(booking_number: pd.Series) -> np.ndarray:
+    """Integers in the order of :func:`booking_sort_key`. When every booking number is a
+    number of at most 18 digits (OpenOlat's are), the number itself; else the rank of the key."""
+    bn = booking_number.astype("str")
+    digits = bn.str.fullmatch(r"\d+").fillna(False).astype(bool)
+    if len(bn) and digits.all() and bn.str.len().max() <= 18:
+        try:
+            return pa.compute.cast(pa.array(bn), pa.int64()).to_numpy()
+        except pa.ArrowInvalid:  # digits Arrow does not read as a number: rank the keys
+            pass
+    return sort_codes(booking_sort_key(bn))
+
+
+def sort_codes(values: pd.Series) -> np.ndarray:
+    """Integers that sort as ``values`` sort (a missing value last)."""
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.where(codes < 0, len(uniques), codes).astype(np.int64)
+
+
 def compose(b: Billing, ctx: Context) -> Billing:
     lines = b.lines
     company = ctx.settings.code
@@ -37,17 +58,23 @@ def compose(b: Billing, ctx: Context) -> Billing:
     key = (company + " | " + lines["invoice_to_bp"] + " | " + lines["currency"] + " | "
            + lines["payment_terms"] + " | " + po)
     single = ~lines["combine"].astype(bool)
-    key = key.where(~single, key + " | " + lines["booking_number"])
-    lines = lines.assign(invoice_key=key.astype("str"),
-                         _sort=booking_sort_key(lines["booking_number"]))
-    lines = (lines.sort_values(["invoice_key", "_sort", "charge_type"], kind="stable")
-             .drop(columns="_sort").reset_index(drop=True))
-    lines["line_number"] = lines.groupby("invoice_key", sort=False).cumcount() + 1
-    first = lines.drop_duplicates("invoice_key", keep="first")
+    key = key.where(~single, key + " | " + lines["booking_number"]).astype("str")
+    # sorted by key, booking number and charge type (stable), on integer codes of the three:
+    # the frame is permuted once
+    invoice = sort_codes(key)
+    order = np.lexsort((sort_codes(lines["charge_type"]), booking_rank(lines["booking_number"]),
+                        invoice))
+    invoice = invoice[order]
+    starts = np.flatnonzero(np.r_[True, invoice[1:] != invoice[:-1]]) if len(order) \
+        else np.zeros(0, dtype=np.int64)
+    count = np.diff(np.r_[starts, len(order)])
+    first = lines.iloc[order[starts]]
+    lines = lines.assign(invoice_key=key).take(order).reset_index(drop=True)
+    lines["line_number"] = np.arange(len(lines), dtype=np.int64) - np.repeat(starts, count) + 1
     invoices = pd.DataFrame({
-        "invoice_key": first["invoice_key"].to_numpy(),
+        "invoice_key": key.to_numpy()[order[starts]],
         "financial_company": company,
-        "composition_reference": first["invoice_key"].to_numpy(),
+        "composition_reference": key.to_numpy()[order[starts]],
         "invoice_to_bp": first["invoice_to_bp"].to_numpy(),
         **{out: first[src].to_numpy() for out, src in INVOICE_FIELDS.items()},
         "po_number": first["po_number"].to_numpy(),
@@ -60,7 +87,14 @@ def compose(b: Billing, ctx: Context) -> Billing:
     })
     for c in ("invoice_date", "exchange_rate_date"):
         invoices[c] = invoices[c].astype("datetime64[ns]")
-    invoices["line_count"] = lines.groupby("invoice_key", sort=False).size().to_numpy()
-    tax_date = lines.groupby("invoice_key", sort=False)["tax_date"].max()
-    invoices["tax_date"] = tax_date.to_numpy()
+    invoices["line_count"] = count.astype(np.int64)
+    invoices["tax_date"] = latest(lines["tax_date"].to_numpy(), starts)
     return Billing(lines, b.problems, invoices, b.taxes, b.notes)
+
+
+def latest(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The latest date of each run of rows beginning at ``starts`` (NaT only if all are)."""
+    dates = dates.astype("datetime64[ns]")
+    if not len(starts):
+        return dates[:0]
+    return np.maximum.reduceat(dates.view(np.int64), starts).view("datetime64[ns]")
