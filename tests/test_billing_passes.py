@@ -84,3 +84,41 @@ def test_sort_codes_order_as_sort_values(texts):
     values = pd.Series(texts, dtype="str")
     expected = values.sort_values(kind="stable").index.tolist()
     assert np.argsort(sort_codes(values), kind="stable").tolist() == expected
+
+
+def _allocate_by_hand(total, weights, groups):
+    """Largest remainder in plain Python fractions: truncated shares, then one unit each to
+    the largest remainders (ties: the earlier row)."""
+    from fractions import Fraction
+    out = [0] * len(weights)
+    for g in dict.fromkeys(groups):
+        rows = [i for i, x in enumerate(groups) if x == g]
+        tot = total[rows[0]]
+        ws = [weights[i] for i in rows]
+        wsum = sum(ws)
+        shares = [Fraction(abs(tot) * (w if wsum > 0 else -w), abs(wsum)) if wsum
+                  else Fraction(abs(tot), len(rows)) for w in ws]
+        base = [s.numerator // s.denominator for s in shares]
+        left = abs(tot) - sum(base)
+        by_rem = sorted(range(len(rows)), key=lambda j: (-(shares[j] - base[j]), j))
+        for rank, j in enumerate(by_rem):
+            part = base[j] + (1 if rank < left else 0)
+            out[rows[j]] = -part if tot < 0 else part
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(-10**6, 10**6),
+                          st.lists(st.integers(-1000, 1000), min_size=1, max_size=6)),
+                min_size=1, max_size=6), st.randoms(use_true_random=False),
+       st.sampled_from(["int", "text"]))
+def test_allocate_matches_largest_remainder_by_hand(groups, rnd, labels):
+    from transforms import money
+    rows = [(g, tot, w) for g, (tot, ws) in enumerate(groups) for w in ws]
+    rnd.shuffle(rows)
+    g = [r[0] if labels == "int" else f"inv-{r[0]}" for r in rows]
+    total = [r[1] for r in rows]
+    w = [r[2] for r in rows]
+    got = money.allocate(np.array(total, np.int64), np.array(w, np.int64),
+                         np.array(g) if labels == "int" else g)
+    assert got.tolist() == _allocate_by_hand(total, w, g)

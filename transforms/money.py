@@ -85,16 +85,17 @@ def allocate(total, weights, groups) -> np.ndarray:
     to the rows with the largest remainders (ties: the earlier row). The parts of a group add up
     to its total to the unit, which is what lets line amounts reconcile with the invoice.
     ``total`` is given per row (the same value on every row of a group). A group whose
-    weights sum to zero is split evenly by the same rule.
+    weights sum to zero is split evenly by the same rule. ``groups`` are labels of any kind;
+    integer labels (e.g. an invoice's position) save hashing texts.
     """
     total = _as_int_array(total)
     weights = _as_int_array(weights)
-    groups = pd.Series(np.asarray(groups)).reset_index(drop=True)
     n = len(weights)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    w_sum = pd.Series(weights).groupby(groups.values, sort=False).transform("sum").to_numpy()
-    count = groups.groupby(groups.values, sort=False).transform("size").to_numpy()
+    runs = _Runs(groups)
+    w_sum = runs.sum(weights)
+    count = runs.size()
     even = w_sum == 0
     # weights signed so that the group's weight sum is positive: with weights of one sign this
     # is |weights|; with mixed signs the floor division below still gives each row its share
@@ -112,12 +113,44 @@ def allocate(total, weights, groups) -> np.ndarray:
     if not fits:
         # remainders below denom fit int64; keep ordering exact
         rem = rem.astype(np.int64)
-    short = mag - pd.Series(base).groupby(groups.values, sort=False).transform("sum").to_numpy()
-    frame = pd.DataFrame({"g": groups.values, "rem": rem, "pos": np.arange(n)})
-    order = frame.sort_values(["g", "rem", "pos"], ascending=[True, False, True], kind="stable")
-    rank = order.groupby("g", sort=False).cumcount().reindex(frame.index).to_numpy()
+    short = mag - runs.sum(base)
+    rank = runs.rank_descending(rem)
     extra = (rank < short).astype(np.int64)
     return (sign * (base + extra)).astype(np.int64)
+
+
+class _Runs:
+    """Rows grouped by label as runs of one stable sort: per-row group sums and sizes, and
+    ranks within the group, all on integer arrays (exact: no float, no text hashing twice)."""
+
+    def __init__(self, groups):
+        codes, _ = pd.factorize(np.asarray(groups))
+        self.codes = codes.astype(np.int64)
+        n = len(self.codes)
+        # labels that arrive in runs (lines sorted by invoice) need no sort
+        if n < 2 or bool((self.codes[1:] >= self.codes[:-1]).all()):
+            self.order = None
+            ordered = self.codes
+        else:
+            self.order = np.argsort(self.codes, kind="stable")
+            ordered = self.codes[self.order]
+        # factorize numbers the groups 0, 1, …: group k's run starts at starts[k]
+        self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        self.n = n
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        v = values if self.order is None else values[self.order]
+        return np.add.reduceat(v, self.starts)[self.codes]
+
+    def size(self) -> np.ndarray:
+        return np.diff(np.r_[self.starts, self.n])[self.codes]
+
+    def rank_descending(self, values: np.ndarray) -> np.ndarray:
+        """0 for the largest value of its group, 1 for the next, …; ties by row order."""
+        order = np.lexsort((-values, self.codes))  # stable: equal values keep row order
+        rank = np.empty(self.n, dtype=np.int64)
+        rank[order] = np.arange(self.n, dtype=np.int64) - self.starts[self.codes[order]]
+        return rank
 
 
 def to_minor(texts, exponents) -> tuple[np.ndarray, np.ndarray]:
