@@ -24,7 +24,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context
+from .billing import Billing, Context, Rejection
 
 HUNDRED_PERCENT = 100 * money.PERCENT_SCALE
 
@@ -39,17 +39,35 @@ def _matches(values: pd.Series, pattern) -> pd.Series:
 def assign_tax_code(b: Billing, ctx: Context) -> Billing:
     lines = b.lines
     rules = ctx.tables["tax_rules"]
-    code = pd.Series(None, index=lines.index, dtype="object")
-    # rules are few (tens); each is applied to all lines at once
+    # the rules look at three fields; an export repeats a few hundred combinations of them, so
+    # the rules are matched once per distinct combination and the codes mapped back
+    fields = ["cost_center", "product_ref", "country_code"]
+    combo = distinct_rows(lines, fields)
+    reps = lines.iloc[pd.Series(combo).drop_duplicates().index.to_numpy()][fields]
+    code = pd.Series(None, index=reps.index, dtype="object")
+    # rules are few (tens); each is applied to all combinations at once
     for rule in rules.itertuples(index=False):
-        hit = (code.isna() & _matches(lines["cost_center"], rule.cost_center)
-               & _matches(lines["product_ref"], rule.product_ref)
-               & _matches(lines["country_code"], rule.country))
+        hit = (code.isna() & _matches(reps["cost_center"], rule.cost_center)
+               & _matches(reps["product_ref"], rule.product_ref)
+               & _matches(reps["country_code"], rule.country))
         code[hit] = rule.tax_code
-    b = Billing(lines.assign(tax_code=code.astype("str")), b.problems, notes=b.notes)
-    return b.reject(code.isna(), Reason.NO_TAX_RULE.name, "cost_center",
-                    value=(lines["cost_center"].fillna("") + " / " + lines["product_ref"].fillna("")
-                           + " / " + lines["country"].fillna("")))
+    tax_code = pd.Series(code.to_numpy(), dtype="str").take(combo).set_axis(lines.index)
+    b = Billing(lines.assign(tax_code=tax_code), b.problems, notes=b.notes)
+    return b.reject_first([Rejection(
+        tax_code.isna(), Reason.NO_TAX_RULE.name, "cost_center",
+        value=lambda rows: (rows["cost_center"].fillna("") + " / "
+                            + rows["product_ref"].fillna("") + " / "
+                            + rows["country"].fillna("")))])
+
+
+def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """An integer per row, the same for rows equal in ``columns`` (a missing value equal to a
+    missing value), numbered in order of first appearance."""
+    combo = np.zeros(len(frame), dtype=np.int64)
+    for c in columns:
+        codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
+        combo, _ = pd.factorize(combo * len(uniques) + codes)
+    return combo.astype(np.int64)
 
 
 def tax_dates(lines: pd.DataFrame, basis: str, invoice_date) -> pd.Series:
