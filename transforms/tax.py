@@ -92,8 +92,9 @@ def assign_tax_rate(b: Billing, ctx: Context) -> Billing:
     valid = found["rate"].notna() & ~(found["valid_to"] < found["tax_date"])
     lines = lines.assign(tax_rate=found["rate"].where(valid).fillna(0).astype(np.int64))
     b = Billing(lines, b.problems, notes=b.notes)
-    return b.reject(~valid, Reason.NO_TAX_RATE.name, "tax_code", detail=lines["tax_code"],
-                    value=lines["tax_date"].dt.strftime("%Y-%m-%d"))
+    return b.reject_first([Rejection(
+        ~valid, Reason.NO_TAX_RATE.name, "tax_code", detail=lines["tax_code"],
+        value=lambda rows: rows["tax_date"].dt.strftime("%Y-%m-%d"))])
 
 
 def tax_amounts(net, rate, group, rounding: str) -> np.ndarray:
