@@ -122,3 +122,19 @@ def test_allocate_matches_largest_remainder_by_hand(groups, rnd, labels):
     got = money.allocate(np.array(total, np.int64), np.array(w, np.int64),
                          np.array(g) if labels == "int" else g)
     assert got.tolist() == _allocate_by_hand(total, w, g)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 2**62)), min_size=1, max_size=30))
+def test_group_ranks_with_one_key_or_two(rows):
+    """Ranks within groups: the one-integer-key sort (small values) and the two-key sort
+    (values too large to combine with the group) agree with ranking by hand."""
+    from transforms import money
+    labels = np.array([g for g, _ in rows])
+    values = np.array([v for _, v in rows], dtype=np.int64)
+    for vals in (values, values % 1000):
+        got = money.Groups(labels).rank_descending(vals)
+        expected = [sum(1 for j, (h, w) in enumerate(zip(labels, vals))
+                        if h == g and (w > v or (w == v and j < i)))
+                    for i, (g, v) in enumerate(zip(labels, vals))]
+        assert got.tolist() == expected

@@ -41,6 +41,7 @@ def convert(b: Billing, ctx: Context) -> Billing:
     tax_pos = keys.get_indexer(taxes["invoice_key"])
     if (line_pos < 0).any() or (tax_pos < 0).any():
         raise ValueError("lines or taxes of an invoice that is not there")
+    line_groups, tax_groups = money.Groups(line_pos), money.Groups(tax_pos)
     for k in (1, 2, 3):
         names = [f"{m}_hc_{k}" for m in ("net_amount", "tax_amount", "invoice_amount",
                                          "rounding_difference")]
@@ -63,13 +64,13 @@ def convert(b: Billing, ctx: Context) -> Billing:
                                                        conv["invoice_amount"])
         inv[names[3]] = conv["invoice_amount"] - conv["net_amount"] - conv["tax_amount"]
         new_lines[f"net_amount_hc_{k}"] = money.allocate(
-            conv["net_amount"][line_pos], b.lines["net_amount"].to_numpy(np.int64), line_pos)
+            conv["net_amount"][line_pos], b.lines["net_amount"].to_numpy(np.int64), line_groups)
         new_lines[f"home_currency_{k}"] = h
         taxes[f"home_currency_{k}"] = h
         taxes[f"tax_base_hc_{k}"] = money.allocate(
-            conv["net_amount"][tax_pos], taxes["tax_base"].to_numpy(np.int64), tax_pos)
+            conv["net_amount"][tax_pos], taxes["tax_base"].to_numpy(np.int64), tax_groups)
         taxes[f"tax_amount_hc_{k}"] = money.allocate(
-            conv["tax_amount"][tax_pos], taxes["tax_amount"].to_numpy(np.int64), tax_pos)
+            conv["tax_amount"][tax_pos], taxes["tax_amount"].to_numpy(np.int64), tax_groups)
     return Billing(b.lines.assign(**new_lines), b.problems, inv, taxes, b.notes)
 
 

@@ -93,7 +93,7 @@ def allocate(total, weights, groups) -> np.ndarray:
     n = len(weights)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    runs = _Runs(groups)
+    runs = groups if isinstance(groups, Groups) else Groups(groups)
     w_sum = runs.sum(weights)
     count = runs.size()
     even = w_sum == 0
@@ -110,21 +110,20 @@ def allocate(total, weights, groups) -> np.ndarray:
         num = mag.astype(object) * w.astype(object)
     base, rem = num // denom, num % denom
     base = base.astype(np.int64)
-    if not fits:
-        # remainders below denom fit int64; keep ordering exact
-        rem = rem.astype(np.int64)
+    # remainders below denom fit int64; keep ordering exact
+    rem = rem.astype(np.int64)
     short = mag - runs.sum(base)
     rank = runs.rank_descending(rem)
     extra = (rank < short).astype(np.int64)
     return (sign * (base + extra)).astype(np.int64)
 
 
-class _Runs:
+class Groups:
     """Rows grouped by label as runs of one stable sort: per-row group sums and sizes, and
-    ranks within the group, all on integer arrays (exact: no float, no text hashing twice)."""
+    ranks within the group, all on integer arrays (exact: no float, labels hashed once)."""
 
-    def __init__(self, groups):
-        codes, _ = pd.factorize(np.asarray(groups))
+    def __init__(self, labels):
+        codes, _ = pd.factorize(np.asarray(labels))
         self.codes = codes.astype(np.int64)
         n = len(self.codes)
         # labels that arrive in runs (lines sorted by invoice) need no sort
@@ -139,15 +138,28 @@ class _Runs:
         self.n = n
 
     def sum(self, values: np.ndarray) -> np.ndarray:
+        """Each row's group total of ``values`` (integers, exact)."""
+        if not self.n:
+            return np.zeros(0, dtype=np.int64)
         v = values if self.order is None else values[self.order]
         return np.add.reduceat(v, self.starts)[self.codes]
 
     def size(self) -> np.ndarray:
+        """Each row's group size."""
         return np.diff(np.r_[self.starts, self.n])[self.codes]
 
     def rank_descending(self, values: np.ndarray) -> np.ndarray:
-        """0 for the largest value of its group, 1 for the next, …; ties by row order."""
-        order = np.lexsort((-values, self.codes))  # stable: equal values keep row order
+        """0 for the largest value of its group, 1 for the next, …; ties by row order.
+        ``values`` are integers >= 0."""
+        if not self.n:
+            return np.zeros(0, dtype=np.int64)
+        span = int(values.max()) + 1
+        if (int(self.codes.max()) + 1) * span < _INT64_SAFE:
+            # one integer key, group first, then the larger value first; a stable sort keeps
+            # equal values in row order
+            order = np.argsort(self.codes * span + (span - 1 - values), kind="stable")
+        else:
+            order = np.lexsort((-values, self.codes))
         rank = np.empty(self.n, dtype=np.int64)
         rank[order] = np.arange(self.n, dtype=np.int64) - self.starts[self.codes[order]]
         return rank

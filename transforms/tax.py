@@ -104,10 +104,9 @@ def tax_amounts(net, rate, group, rounding: str) -> np.ndarray:
     rate = np.asarray(rate, dtype=np.int64)
     if rounding == "line":
         return money.mul_div_round(net, rate, HUNDRED_PERCENT)
-    g = pd.Series(np.asarray(group))
-    total_net = pd.Series(net).groupby(g.values, sort=False).transform("sum").to_numpy()
-    group_tax = money.mul_div_round(total_net, rate, HUNDRED_PERCENT)
-    return money.allocate(group_tax, net, g.values)
+    groups = money.Groups(group)
+    group_tax = money.mul_div_round(groups.sum(net), rate, HUNDRED_PERCENT)
+    return money.allocate(group_tax, net, groups)
 
 
 def net_from_gross(gross, rate) -> np.ndarray:
@@ -121,8 +120,7 @@ def compute_tax(b: Billing, ctx: Context) -> Billing:
     lines = b.lines
     amount = lines["amount"].to_numpy(np.int64)
     rate = lines["tax_rate"].to_numpy(np.int64)
-    group = (lines["invoice_key"] + "\x1f" + lines["tax_code"] + "\x1f"
-             + lines["tax_rate"].astype("str")).to_numpy()
+    group = distinct_rows(lines, ["invoice_key", "tax_code", "tax_rate"])
     if ctx.settings.prices_include_tax:
         net = net_from_gross(amount, rate)
         tax = amount - net
