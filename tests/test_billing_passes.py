@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.problems import Reason
-from transforms.billing import Billing, Rejection
-from transforms.compose import booking_rank, booking_sort_key, sort_codes
+from transforms.billing import Billing, Rejection, sort_codes
+from transforms.compose import booking_rank, booking_sort_key
 
 REASONS = [Reason.NOT_INVOICE_METHOD, Reason.AFTER_CUTOFF, Reason.CANCELED_NO_FEE,
            Reason.ZERO_AMOUNT]
@@ -138,3 +138,25 @@ def test_group_ranks_with_one_key_or_two(rows):
                         if h == g and (w > v or (w == v and j < i)))
                     for i, (g, v) in enumerate(zip(labels, vals))]
         assert got.tolist() == expected
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(1, 4), min_size=0, max_size=12), st.randoms(use_true_random=False),
+       st.integers(99_990, 100_010))
+def test_lines_in_number_order_as_sorting_by_number_and_line(sizes, rnd, first_number):
+    """Lines of invoices numbered across 99,999 → 100,000 (text order differs from numeric),
+    in any order: the same frame as sorting by (invoice_number, line_number)."""
+    from transforms.numbering import in_number_order
+    keys = [f"key {i:03d}" for i in range(len(sizes))]
+    inv = pd.DataFrame({"invoice_key": pd.Series(keys, dtype="str"),
+                        "invoice_number": [f"P-R-{first_number + i:05d}"
+                                           for i in range(len(sizes))]})
+    rows = [(k, n) for k, size in zip(keys, sizes) for n in range(1, size + 1)]
+    rnd.shuffle(rows)
+    lines = pd.DataFrame({"invoice_key": pd.Series([k for k, _ in rows], dtype="str"),
+                          "line_number": np.array([n for _, n in rows], dtype=np.int64)})
+    number = dict(zip(inv["invoice_key"], inv["invoice_number"]))
+    expected = (lines.assign(invoice_number=lines["invoice_key"].map(number))
+                .sort_values(["invoice_number", "line_number"], kind="stable")
+                .reset_index(drop=True))
+    pd.testing.assert_frame_equal(in_number_order(lines, inv), expected)

@@ -97,6 +97,22 @@ class Rejection:
         return problems(rows, **const)
 
 
+def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """An integer per row, the same for rows equal in ``columns`` (a missing value equal to a
+    missing value), numbered in order of first appearance."""
+    combo = np.zeros(len(frame), dtype=np.int64)
+    for c in columns:
+        codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
+        combo, _ = pd.factorize(combo * len(uniques) + codes)
+    return combo.astype(np.int64)
+
+
+def sort_codes(values: pd.Series) -> np.ndarray:
+    """Integers that sort as ``values`` sort (a missing value last)."""
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.where(codes < 0, len(uniques), codes).astype(np.int64)
+
+
 class Step(Protocol):
     def __call__(self, billing: Billing, ctx: Context) -> Billing: ...
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute  # noqa: F401 - pa.compute
 
-from .billing import Billing, Context
+from .billing import Billing, Context, sort_codes
 
 INVOICE_FIELDS = {
     "invoice_to_name": "name", "invoice_to_addition": "addition",
@@ -43,12 +43,6 @@ def booking_rank(booking_number: pd.Series) -> np.ndarray:
         except pa.ArrowInvalid:  # digits Arrow does not read as a number: rank the keys
             pass
     return sort_codes(booking_sort_key(bn))
-
-
-def sort_codes(values: pd.Series) -> np.ndarray:
-    """Integers that sort as ``values`` sort (a missing value last)."""
-    codes, uniques = pd.factorize(values, sort=True)
-    return np.where(codes < 0, len(uniques), codes).astype(np.int64)
 
 
 def compose(b: Billing, ctx: Context) -> Billing:

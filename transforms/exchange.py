@@ -13,7 +13,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context
+from .billing import Billing, Context, Rejection
 
 
 def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
@@ -71,15 +71,18 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
         out[f"home_currency_{k}"] = h
         out[f"exchange_rate_{k}"] = found["rate"].astype("Int64")
         out[f"rate_factor_{k}"] = found["factor"].astype("Int64")
+    notes = b.notes + tuple(stale_notes)
+    if not missing.any():
+        return Billing(b.lines, b.problems, out.reset_index(drop=True), b.taxes, notes)
     bad_keys = inv.loc[missing, "invoice_key"]
-    detail = b.lines["invoice_key"].map(dict(zip(inv["invoice_key"], why)))
-    b = b.reject(b.lines["invoice_key"].isin(bad_keys), Reason.NO_EXCHANGE_RATE.name,
-                 "price", detail=detail,
-                 value=pd.Series(pd.Timestamp(ctx.params.exchange_rate_date
-                                              or ctx.params.invoice_date).strftime("%Y-%m-%d"),
-                                 index=b.lines.index))
+    why_of = dict(zip(inv["invoice_key"], why))
+    b = b.reject_first([Rejection(
+        b.lines["invoice_key"].isin(bad_keys), Reason.NO_EXCHANGE_RATE.name, "price",
+        detail=lambda rows: rows["invoice_key"].map(why_of),
+        value=pd.Timestamp(ctx.params.exchange_rate_date
+                           or ctx.params.invoice_date).strftime("%Y-%m-%d"))])
     out = out.loc[~missing].reset_index(drop=True)
     taxes = b.taxes
     if taxes is not None:
         taxes = taxes[~taxes["invoice_key"].isin(bad_keys)].reset_index(drop=True)
-    return Billing(b.lines, b.problems, out, taxes, b.notes + tuple(stale_notes))
+    return Billing(b.lines, b.problems, out, taxes, notes)

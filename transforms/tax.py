@@ -24,7 +24,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context, Rejection
+from .billing import Billing, Context, Rejection, distinct_rows
 
 HUNDRED_PERCENT = 100 * money.PERCENT_SCALE
 
@@ -58,16 +58,6 @@ def assign_tax_code(b: Billing, ctx: Context) -> Billing:
         value=lambda rows: (rows["cost_center"].fillna("") + " / "
                             + rows["product_ref"].fillna("") + " / "
                             + rows["country"].fillna("")))])
-
-
-def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """An integer per row, the same for rows equal in ``columns`` (a missing value equal to a
-    missing value), numbered in order of first appearance."""
-    combo = np.zeros(len(frame), dtype=np.int64)
-    for c in columns:
-        codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
-        combo, _ = pd.factorize(combo * len(uniques) + codes)
-    return combo.astype(np.int64)
 
 
 def tax_dates(lines: pd.DataFrame, basis: str, invoice_date) -> pd.Series:
