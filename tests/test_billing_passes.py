@@ -160,3 +160,19 @@ def test_lines_in_number_order_as_sorting_by_number_and_line(sizes, rnd, first_n
                 .sort_values(["invoice_number", "line_number"], kind="stable")
                 .reset_index(drop=True))
     pd.testing.assert_frame_equal(in_number_order(lines, inv), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "b", "c", "d", None]), max_size=12),
+       st.lists(st.sampled_from(["a", "b", "c"]), max_size=3, unique=True))
+def test_positions_equal_an_index_lookup(keys, of):
+    from transforms.billing import positions
+    keys, of = pd.Series(keys, dtype="str"), pd.Series(of, dtype="str")
+    assert positions(keys, of).tolist() == pd.Index(of).get_indexer(keys).tolist()
+
+
+def test_positions_of_keys_in_runs():
+    from transforms.billing import positions
+    of = pd.Series(["k1", "k2", "k3"], dtype="str")
+    keys = pd.Series(["k1", "k1", "k2", "k3", "k3", "k3"], dtype="str")
+    assert positions(keys, of).tolist() == [0, 0, 1, 2, 2, 2]

@@ -14,6 +14,8 @@ from typing import Callable, Protocol
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.problems import PROBLEM_COLUMNS, concat, empty_problems, problems
 from schemas.settings import RunParameters, Settings
@@ -111,6 +113,21 @@ def sort_codes(values: pd.Series) -> np.ndarray:
     """Integers that sort as ``values`` sort (a missing value last)."""
     codes, uniques = pd.factorize(values, sort=True)
     return np.where(codes < 0, len(uniques), codes).astype(np.int64)
+
+
+def positions(keys: pd.Series, of: pd.Series) -> np.ndarray:
+    """The position in ``of`` (unique keys) of each of ``keys``, -1 where it is not there.
+    Keys that come in runs in the order of ``of`` (lines after compose, against their
+    invoices) are matched run by run, without hashing every key."""
+    n, m = len(keys), len(of)
+    k = pa.array(keys.array) if n and m else None
+    if k is not None and not k.null_count:
+        change = pc.not_equal(k[1:], k[:-1]).to_numpy(zero_copy_only=False)
+        starts = np.flatnonzero(np.r_[True, change])
+        if len(starts) == m and pc.all(pc.equal(k.take(pa.array(starts)),
+                                                pa.array(of.array))).as_py():
+            return np.repeat(np.arange(m, dtype=np.int64), np.diff(np.r_[starts, n]))
+    return pd.Index(of).get_indexer(keys).astype(np.int64)
 
 
 class Step(Protocol):

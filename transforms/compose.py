@@ -63,12 +63,13 @@ def compose(b: Billing, ctx: Context) -> Billing:
         else np.zeros(0, dtype=np.int64)
     count = np.diff(np.r_[starts, len(order)])
     first = lines.iloc[order[starts]]
+    first_key = key.iloc[order[starts]].to_numpy()
     lines = lines.assign(invoice_key=key).take(order).reset_index(drop=True)
     lines["line_number"] = np.arange(len(lines), dtype=np.int64) - np.repeat(starts, count) + 1
     invoices = pd.DataFrame({
-        "invoice_key": key.to_numpy()[order[starts]],
+        "invoice_key": first_key,
         "financial_company": company,
-        "composition_reference": key.to_numpy()[order[starts]],
+        "composition_reference": first_key,
         "invoice_to_bp": first["invoice_to_bp"].to_numpy(),
         **{out: first[src].to_numpy() for out, src in INVOICE_FIELDS.items()},
         "po_number": first["po_number"].to_numpy(),

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import currencies, money
-from .billing import Billing, Context
+from .billing import Billing, Context, positions
 
 
 def to_home(amount, exp_from, rate, factor, exp_to) -> np.ndarray:
@@ -36,9 +36,8 @@ def convert(b: Billing, ctx: Context) -> Billing:
     e_from = currencies.exponents(inv["currency"])
     homes = ctx.settings.home_currencies
     # each line's and tax row's invoice as its position: the groups of the allocations
-    keys = pd.Index(inv["invoice_key"])
-    line_pos = keys.get_indexer(b.lines["invoice_key"])
-    tax_pos = keys.get_indexer(taxes["invoice_key"])
+    line_pos = positions(b.lines["invoice_key"], inv["invoice_key"])
+    tax_pos = positions(taxes["invoice_key"], inv["invoice_key"])
     if (line_pos < 0).any() or (tax_pos < 0).any():
         raise ValueError("lines or taxes of an invoice that is not there")
     line_groups, tax_groups = money.Groups(line_pos), money.Groups(tax_pos)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import payment_reference
-from .billing import Billing, Context, distinct_rows, sort_codes
+from .billing import Billing, Context, distinct_rows, positions, sort_codes
 
 DRAFT_STATUS = "ready_to_print"
 INVOICE = "invoice"
@@ -51,7 +51,7 @@ def number_invoices(b: Billing, ctx: Context) -> Billing:
 def in_number_order(lines: pd.DataFrame, inv: pd.DataFrame) -> pd.DataFrame:
     """The lines with their invoice's number, sorted by number and line number. Lines that
     compose left in key order are in number order already and are not permuted again."""
-    pos = pd.Index(inv["invoice_key"]).get_indexer(lines["invoice_key"])
+    pos = positions(lines["invoice_key"], inv["invoice_key"])
     if (pos < 0).any():
         raise ValueError("lines of an invoice that is not there")
     numbers = inv["invoice_number"].astype("str").reset_index(drop=True)
