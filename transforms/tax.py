@@ -75,12 +75,18 @@ def assign_tax_rate(b: Billing, ctx: Context) -> Billing:
     lines = b.lines.assign(tax_date=tax_dates(b.lines, ctx.settings.tax_date_basis,
                                               ctx.params.invoice_date))
     codes = ctx.tables["tax_codes"].sort_values("valid_from")
-    probe = lines[["tax_code", "tax_date"]].reset_index().sort_values("tax_date")
+    # looked up once per distinct (tax code, tax date): an export has a few hundred
+    combo = distinct_rows(lines, ["tax_code", "tax_date"])
+    first = pd.Series(combo).drop_duplicates().index.to_numpy()
+    wanted = lines.iloc[first][["tax_code", "tax_date"]].reset_index(drop=True)
+    probe = wanted.reset_index().sort_values("tax_date")
     found = pd.merge_asof(probe, codes[["tax_code", "valid_from", "valid_to", "rate"]],
                           left_on="tax_date", right_on="valid_from", by="tax_code",
-                          direction="backward").set_index("index").reindex(lines.index)
-    valid = found["rate"].notna() & ~(found["valid_to"] < found["tax_date"])
-    lines = lines.assign(tax_rate=found["rate"].where(valid).fillna(0).astype(np.int64))
+                          direction="backward").set_index("index").reindex(wanted.index)
+    found_valid = found["rate"].notna() & ~(found["valid_to"] < found["tax_date"])
+    rate = found["rate"].where(found_valid).fillna(0).astype(np.int64).to_numpy()
+    valid = found_valid.to_numpy()[combo]
+    lines = lines.assign(tax_rate=rate[combo])
     b = Billing(lines, b.problems, notes=b.notes)
     return b.reject_first([Rejection(
         ~valid, Reason.NO_TAX_RATE.name, "tax_code", detail=lines["tax_code"],
