@@ -176,3 +176,15 @@ def test_positions_of_keys_in_runs():
     of = pd.Series(["k1", "k2", "k3"], dtype="str")
     keys = pd.Series(["k1", "k1", "k2", "k3", "k3", "k3"], dtype="str")
     assert positions(keys, of).tolist() == [0, 0, 1, 2, 2, 2]
+
+
+def test_fields_the_lines_leave_behind_are_read_by_no_sheet():
+    """classify drops order fields nothing after it reads; a sheet that starts to show one
+    must take it off that list."""
+    from schemas.problems import PROBLEM_COLUMNS
+    from schemas.workbook import INVOICES, LINES, TAXES
+    from transforms.billable import NOT_CARRIED
+    from transforms.compose import INVOICE_FIELDS
+    read = (set(LINES.ids) | set(INVOICES.ids) | set(TAXES.ids) | set(PROBLEM_COLUMNS)
+            | set(INVOICE_FIELDS.values()) | {"content_hash", "booking_row"})
+    assert not read & set(NOT_CARRIED)

@@ -30,10 +30,20 @@ from schemas.problems import Reason
 from .billing import Billing, Context, Rejection
 
 
+#: booking-order fields that no billing step, no sheet and no check reads: the lines leave
+#: them behind (they stay in the validated orders), so every later copy of the lines — the
+#: rejections, compose's sort — moves less (about a third less text at a million orders)
+NOT_CARRIED = (
+    "orderer_username", "orderer_email", "orderer_institutional_id", "product_org_id",
+    "product_org_name", "billing_org_id", "billing_org_name", "implementation_type",
+    "implementation_status", "implementation_format", "location", "order_comment",
+)
+
+
 def classify(b: Billing, ctx: Context) -> Billing:
     """Every reason is computed on all lines and the not billable ones move out in one pass;
     a line gets the first reason that applies, in the order below."""
-    lines = b.lines
+    lines = b.lines.drop(columns=[c for c in NOT_CARRIED if c in b.lines])
     s = ctx.settings
     method = lines["payment_method"].astype("str").str.strip().str.lower()
     invoice = method.isna() | method.isin(INVOICE_METHODS)
