@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.compute as pc
 
 from .billing import Billing, Context, sort_codes
 
@@ -39,20 +39,35 @@ def booking_rank(booking_number: pd.Series) -> np.ndarray:
     digits = bn.str.fullmatch(r"\d+").fillna(False).astype(bool)
     if len(bn) and digits.all() and bn.str.len().max() <= 18:
         try:
-            return pa.compute.cast(pa.array(bn), pa.int64()).to_numpy()
+            return pc.cast(pa.array(bn), pa.int64()).to_numpy()
         except pa.ArrowInvalid:  # digits Arrow does not read as a number: rank the keys
             pass
     return sort_codes(booking_sort_key(bn))
 
 
+def composition_key(lines: pd.DataFrame, company: str) -> pd.Series:
+    """company | invoice-to party | currency | payment terms | PO number, and the booking
+    number for a customer who does not combine (joined by Arrow in one pass per line)."""
+    sep = pa.scalar(" | ", pa.large_string())
+    parts = [pa.scalar(company, pa.large_string()),
+             *(_text(lines[c]) for c in ("invoice_to_bp", "currency", "payment_terms")),
+             _text(lines["po_number"].fillna(""))]
+    key = pc.binary_join_element_wise(*parts, sep)
+    single = ~lines["combine"].astype(bool).to_numpy()
+    if single.any():
+        alone = pc.binary_join_element_wise(key, _text(lines["booking_number"]), sep)
+        key = pc.if_else(pa.array(single), alone, key)
+    return pd.Series(pd.arrays.ArrowStringArray(key), index=lines.index, dtype="str")
+
+
+def _text(column: pd.Series) -> pa.Array:
+    return pa.array(column.astype("str").array).cast(pa.large_string())
+
+
 def compose(b: Billing, ctx: Context) -> Billing:
     lines = b.lines
     company = ctx.settings.code
-    po = lines["po_number"].fillna("")
-    key = (company + " | " + lines["invoice_to_bp"] + " | " + lines["currency"] + " | "
-           + lines["payment_terms"] + " | " + po)
-    single = ~lines["combine"].astype(bool)
-    key = key.where(~single, key + " | " + lines["booking_number"]).astype("str")
+    key = composition_key(lines, company)
     # sorted by key, booking number and charge type (stable), on integer codes of the three:
     # the frame is permuted once
     invoice = sort_codes(key)
