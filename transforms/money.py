@@ -134,15 +134,23 @@ class Groups:
             self.order = np.argsort(self.codes, kind="stable")
             ordered = self.codes[self.order]
         # factorize numbers the groups 0, 1, …: group k's run starts at starts[k]
-        self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        self.starts = np.flatnonzero(np.r_[n > 0, ordered[1:] != ordered[:-1]])
         self.n = n
 
-    def sum(self, values: np.ndarray) -> np.ndarray:
-        """Each row's group total of ``values`` (integers, exact)."""
+    def totals(self, values: np.ndarray) -> np.ndarray:
+        """Each group's total of ``values`` (integers, exact), groups in order of appearance."""
         if not self.n:
             return np.zeros(0, dtype=np.int64)
         v = values if self.order is None else values[self.order]
-        return np.add.reduceat(v, self.starts)[self.codes]
+        return np.add.reduceat(v, self.starts)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Each row's group total of ``values`` (integers, exact)."""
+        return self.totals(values)[self.codes]
+
+    def first(self) -> np.ndarray:
+        """The position of each group's first row, groups in order of appearance."""
+        return self.starts if self.order is None else self.order[self.starts]
 
     def size(self) -> np.ndarray:
         """Each row's group size."""

@@ -100,7 +100,7 @@ def tax_amounts(net, rate, group, rounding: str) -> np.ndarray:
     rate = np.asarray(rate, dtype=np.int64)
     if rounding == "line":
         return money.mul_div_round(net, rate, HUNDRED_PERCENT)
-    groups = money.Groups(group)
+    groups = group if isinstance(group, money.Groups) else money.Groups(group)
     group_tax = money.mul_div_round(groups.sum(net), rate, HUNDRED_PERCENT)
     return money.allocate(group_tax, net, groups)
 
@@ -116,19 +116,22 @@ def compute_tax(b: Billing, ctx: Context) -> Billing:
     lines = b.lines
     amount = lines["amount"].to_numpy(np.int64)
     rate = lines["tax_rate"].to_numpy(np.int64)
-    group = distinct_rows(lines, ["invoice_key", "tax_code", "tax_rate"])
+    keys = ["invoice_key", "tax_code", "tax_rate"]
+    groups = money.Groups(distinct_rows(lines, keys))  # one per invoice and rate
     if ctx.settings.prices_include_tax:
         net = net_from_gross(amount, rate)
         tax = amount - net
     else:
         net = amount
-        tax = tax_amounts(net, rate, group, ctx.settings.tax_rounding)
+        tax = tax_amounts(net, rate, groups, ctx.settings.tax_rounding)
     lines = lines.assign(quantity=1, unit_price=amount, net_amount=net, tax_amount=tax,
                          line_amount=net + tax)
-    taxes = (lines.groupby(["invoice_key", "tax_code", "tax_rate"], sort=True)
-             .agg(tax_base=("net_amount", "sum"), tax_amount=("tax_amount", "sum"),
-                  currency=("currency", "first"))
-             .reset_index())
+    # the tax summary: one row per invoice, code and rate, in key order
+    first = groups.first()
+    taxes = (lines[keys].iloc[first].reset_index(drop=True)
+             .assign(tax_base=groups.totals(net), tax_amount=groups.totals(tax),
+                     currency=lines["currency"].iloc[first].to_numpy())
+             .sort_values(keys, kind="stable").reset_index(drop=True))
     straddle = taxes.groupby(["invoice_key", "tax_code"])["tax_rate"].transform("nunique") > 1
     notes = tuple(("flags", "tax_rate_change", None, key)
                   for key in taxes.loc[straddle, "invoice_key"].unique())
