@@ -188,3 +188,17 @@ def test_fields_the_lines_leave_behind_are_read_by_no_sheet():
     read = (set(LINES.ids) | set(INVOICES.ids) | set(TAXES.ids) | set(PROBLEM_COLUMNS)
             | set(INVOICE_FIELDS.values()) | {"content_hash", "booking_row"})
     assert not read & set(NOT_CARRIED)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.sampled_from([1, 2, 3])),
+                max_size=20))
+def test_distinct_rows_number_equal_rows_in_order_of_appearance(rows):
+    from transforms.billing import distinct_rows, first_rows
+    frame = pd.DataFrame({"t": pd.Series([t for t, _ in rows], dtype="str"),
+                          "n": np.array([n for _, n in rows], dtype=np.int64)})
+    seen: dict = {}
+    expected = [seen.setdefault((t, n), len(seen)) for t, n in rows]
+    combo = distinct_rows(frame, ["t", "n"])
+    assert combo.tolist() == expected
+    assert first_rows(combo).tolist() == [expected.index(k) for k in range(len(seen))]

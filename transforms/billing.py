@@ -4,6 +4,11 @@ Each step takes the :class:`Billing` so far and the :class:`Context` (settings, 
 reference tables) and returns a new Billing; none mutates its input. Rows a step cannot bill
 leave ``lines`` for ``problems`` with a reason, so the reconciliation always adds up
 (DESIGN.md §5, §9.1). The runner times each step so a long run shows where time goes.
+
+The lines are the large frame (a million orders: about a gigabyte), so the steps copy them as
+seldom as they can: a step's reasons move the rejected lines out in one pass
+(:meth:`Billing.reject_first`), and a rule that looks at a few fields is worked out once per
+distinct combination of them (:func:`distinct_rows`) and taken back to the lines.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ class Billing:
         n = len(lines)
         first = np.full(n, -1, dtype=np.int64)
         for k, r in enumerate(rejections):
-            mask = r.positions(lines)
+            mask = r.mask_of(lines)
             first[mask & (first < 0)] = k
         if not (first >= 0).any():
             return self
@@ -81,7 +86,7 @@ class Rejection:
     detail: object = None
     value: object = None
 
-    def positions(self, lines: pd.DataFrame) -> np.ndarray:
+    def mask_of(self, lines: pd.DataFrame) -> np.ndarray:
         return pd.Series(self.mask, index=lines.index).astype(bool).to_numpy()
 
     def problems(self, lines: pd.DataFrame, pos: np.ndarray) -> pd.DataFrame:
@@ -107,6 +112,12 @@ def distinct_rows(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
         codes, uniques = pd.factorize(frame[c], use_na_sentinel=False)
         combo, _ = pd.factorize(combo * len(uniques) + codes)
     return combo.astype(np.int64)
+
+
+def first_rows(codes: np.ndarray) -> np.ndarray:
+    """The position of each code's first row, for codes numbered in order of first
+    appearance (as :func:`distinct_rows` numbers them): one row standing for each."""
+    return pd.Series(codes).drop_duplicates().index.to_numpy()
 
 
 def sort_codes(values: pd.Series) -> np.ndarray:

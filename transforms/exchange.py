@@ -13,7 +13,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context, Rejection, distinct_rows
+from .billing import Billing, Context, Rejection, distinct_rows, first_rows
 
 
 def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
@@ -42,8 +42,9 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
     rates = ctx.tables["exchange_rates"]
     homes = ctx.settings.home_currencies
     # looked up once per distinct (rate type, currency, date): a run has a handful
-    combo = distinct_rows(inv, ["exchange_rate_type", "currency", "exchange_rate_date"])
-    each = inv.iloc[pd.Series(combo).drop_duplicates().index.to_numpy()].reset_index(drop=True)
+    fields = ["exchange_rate_type", "currency", "exchange_rate_date"]
+    combo = distinct_rows(inv, fields)
+    each = inv[fields].iloc[first_rows(combo)].reset_index(drop=True)
     missing = np.zeros(len(each), dtype=bool)
     why = np.full(len(each), "", dtype=object)
     stale_notes = []

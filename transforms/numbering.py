@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import payment_reference
-from .billing import Billing, Context, distinct_rows, positions, sort_codes
+from .billing import Billing, Context, distinct_rows, first_rows, positions, sort_codes
 
 DRAFT_STATUS = "ready_to_print"
 INVOICE = "invoice"
@@ -38,7 +38,7 @@ def number_invoices(b: Billing, ctx: Context) -> Billing:
     lines = in_number_order(b.lines, inv)
     names = lines[["orderer_first_name", "orderer_last_name"]]
     combo = distinct_rows(names, list(names.columns))  # a name is joined once, not per line
-    reps = names.iloc[pd.Series(combo).drop_duplicates().index.to_numpy()]
+    reps = names.iloc[first_rows(combo)]
     joined = (reps["orderer_first_name"].fillna("") + " "
               + reps["orderer_last_name"].fillna("")).str.strip().replace("", None)
     lines["orderer_name"] = joined.reset_index(drop=True).take(combo).set_axis(lines.index)

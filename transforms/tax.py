@@ -24,7 +24,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context, Rejection, distinct_rows
+from .billing import Billing, Context, Rejection, distinct_rows, first_rows
 
 HUNDRED_PERCENT = 100 * money.PERCENT_SCALE
 
@@ -43,7 +43,7 @@ def assign_tax_code(b: Billing, ctx: Context) -> Billing:
     # the rules are matched once per distinct combination and the codes mapped back
     fields = ["cost_center", "product_ref", "country_code"]
     combo = distinct_rows(lines, fields)
-    reps = lines.iloc[pd.Series(combo).drop_duplicates().index.to_numpy()][fields]
+    reps = lines[fields].iloc[first_rows(combo)]
     code = pd.Series(None, index=reps.index, dtype="object")
     # rules are few (tens); each is applied to all combinations at once
     for rule in rules.itertuples(index=False):
@@ -77,8 +77,7 @@ def assign_tax_rate(b: Billing, ctx: Context) -> Billing:
     codes = ctx.tables["tax_codes"].sort_values("valid_from")
     # looked up once per distinct (tax code, tax date): an export has a few hundred
     combo = distinct_rows(lines, ["tax_code", "tax_date"])
-    first = pd.Series(combo).drop_duplicates().index.to_numpy()
-    wanted = lines.iloc[first][["tax_code", "tax_date"]].reset_index(drop=True)
+    wanted = lines[["tax_code", "tax_date"]].iloc[first_rows(combo)].reset_index(drop=True)
     probe = wanted.reset_index().sort_values("tax_date")
     found = pd.merge_asof(probe, codes[["tax_code", "valid_from", "valid_to", "rate"]],
                           left_on="tax_date", right_on="valid_from", by="tax_code",
