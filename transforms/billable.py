@@ -27,39 +27,53 @@ import pandas as pd
 from schemas.booking_order import INVOICE_METHODS
 from schemas.problems import Reason
 
-from .billing import Billing, Context
+from .billing import Billing, Context, Rejection
+
+
+#: booking-order fields that no billing step, no sheet and no check reads: the lines leave
+#: them behind (they stay in the validated orders), so every later copy of the lines — the
+#: rejections, compose's sort — moves less (about a third less text at a million orders)
+NOT_CARRIED = (
+    "orderer_username", "orderer_email", "orderer_institutional_id", "product_org_id",
+    "product_org_name", "billing_org_id", "billing_org_name", "implementation_type",
+    "implementation_status", "implementation_format", "location", "order_comment",
+)
 
 
 def classify(b: Billing, ctx: Context) -> Billing:
-    lines = b.lines
+    """Every reason is computed on all lines and the not billable ones move out in one pass;
+    a line gets the first reason that applies, in the order below."""
+    lines = b.lines.drop(columns=[c for c in NOT_CARRIED if c in b.lines])
     s = ctx.settings
     method = lines["payment_method"].astype("str").str.strip().str.lower()
     invoice = method.isna() | method.isin(INVOICE_METHODS)
-    b = b.reject(~invoice, Reason.NOT_INVOICE_METHOD.name, "payment_method",
-                 value=lines["payment_method"])
-    lines = b.lines
     cutoff = pd.Timestamp(ctx.params.cutoff_date)
-    b = b.reject(lines["order_date"] > cutoff, Reason.AFTER_CUTOFF.name, "order_date",
-                 value=lines["order_date"].dt.strftime("%Y-%m-%d"))
-    lines = b.lines
+    after_cutoff = lines["order_date"] > cutoff
     status = lines["booking_status"]
     bills_price = status.isin(s.billable_statuses)
     canceled = status == "CANCELED"
     fee = lines["cancellation_fee"].fillna(0)
-    b = b.reject(canceled & (fee <= 0), Reason.CANCELED_NO_FEE.name, "cancellation_fee")
-    lines = b.lines
-    status = lines["booking_status"]
-    bills_price = status.isin(s.billable_statuses)
-    canceled = status == "CANCELED"
-    b = b.reject(~bills_price & ~canceled, Reason.STATUS_NOT_BILLABLE.name, "booking_status",
-                 value=status)
-    lines = b.lines
-    canceled = (lines["booking_status"] == "CANCELED").to_numpy()
-    amount = np.where(canceled, lines["cancellation_fee"].fillna(0),
-                      lines["price"].fillna(0)).astype(np.int64)
-    currency = np.where(canceled, lines["cancellation_fee_currency"], lines["price_currency"])
-    lines = lines.assign(charge_type=np.where(canceled, "fee", "price"), amount=amount,
-                         currency=pd.Series(currency, index=lines.index, dtype="str"))
+    # what each line would bill; the lines that bill nothing leave with the other reasons
+    bills_fee = canceled.to_numpy()
+    amount = np.where(bills_fee, fee, lines["price"].fillna(0)).astype(np.int64)
+    currency = lines["price_currency"].where(~bills_fee, lines["cancellation_fee_currency"])
+    lines = lines.assign(charge_type=either(bills_fee, "fee", "price", lines.index),
+                         amount=amount, currency=currency.astype("str"))
     b = Billing(lines, b.problems, notes=b.notes)
-    column = pd.Series(np.where(canceled, "cancellation_fee", "price"), index=lines.index)
-    return b.reject(lines["amount"] <= 0, Reason.ZERO_AMOUNT.name, column)
+    return b.reject_first([
+        Rejection(~invoice, Reason.NOT_INVOICE_METHOD.name, "payment_method",
+                  value=lines["payment_method"]),
+        Rejection(after_cutoff, Reason.AFTER_CUTOFF.name, "order_date",
+                  value=lambda rows: rows["order_date"].dt.strftime("%Y-%m-%d")),
+        Rejection(canceled & (fee <= 0), Reason.CANCELED_NO_FEE.name, "cancellation_fee"),
+        Rejection(~bills_price & ~canceled, Reason.STATUS_NOT_BILLABLE.name, "booking_status",
+                  value=status),
+        Rejection(amount <= 0, Reason.ZERO_AMOUNT.name,
+                  either(bills_fee, "cancellation_fee", "price", lines.index)),
+    ])
+
+
+def either(mask: np.ndarray, yes: str, no: str, index: pd.Index) -> pd.Series:
+    """``yes`` where ``mask``, else ``no``, as a text column (picked from two texts rather
+    than converted from a NumPy array of texts, which is slow)."""
+    return pd.Series([no, yes], dtype="str").take(mask.astype(np.intp)).set_axis(index)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from .billing import Billing, Context
+from .billing import Billing, Context, sort_codes
 
 INVOICE_FIELDS = {
     "invoice_to_name": "name", "invoice_to_addition": "addition",
@@ -30,24 +32,59 @@ def booking_sort_key(booking_number: pd.Series) -> pd.Series:
     return pd.Series(np.where(digits, "0" + bn.str.zfill(30), "1" + bn), index=bn.index)
 
 
+def booking_rank(booking_number: pd.Series) -> np.ndarray:
+    """Integers in the order of :func:`booking_sort_key`. When every booking number is a
+    number of at most 18 digits (OpenOlat's are), the number itself; else the rank of the key."""
+    bn = booking_number.astype("str")
+    digits = bn.str.fullmatch(r"\d+").fillna(False).astype(bool)
+    if len(bn) and digits.all() and bn.str.len().max() <= 18:
+        try:
+            return pc.cast(pa.array(bn), pa.int64()).to_numpy()
+        except pa.ArrowInvalid:  # digits Arrow does not read as a number: rank the keys
+            pass
+    return sort_codes(booking_sort_key(bn))
+
+
+def composition_key(lines: pd.DataFrame, company: str) -> pd.Series:
+    """company | invoice-to party | currency | payment terms | PO number, and the booking
+    number for a customer who does not combine (joined by Arrow in one pass per line)."""
+    sep = pa.scalar(" | ", pa.large_string())
+    parts = [pa.scalar(company, pa.large_string()),
+             *(_text(lines[c]) for c in ("invoice_to_bp", "currency", "payment_terms")),
+             _text(lines["po_number"].fillna(""))]
+    key = pc.binary_join_element_wise(*parts, sep)
+    single = ~lines["combine"].astype(bool).to_numpy()
+    if single.any():
+        alone = pc.binary_join_element_wise(key, _text(lines["booking_number"]), sep)
+        key = pc.if_else(pa.array(single), alone, key)
+    return pd.Series(pd.arrays.ArrowStringArray(key), index=lines.index, dtype="str")
+
+
+def _text(column: pd.Series) -> pa.Array:
+    return pa.array(column.astype("str").array).cast(pa.large_string())
+
+
 def compose(b: Billing, ctx: Context) -> Billing:
     lines = b.lines
     company = ctx.settings.code
-    po = lines["po_number"].fillna("")
-    key = (company + " | " + lines["invoice_to_bp"] + " | " + lines["currency"] + " | "
-           + lines["payment_terms"] + " | " + po)
-    single = ~lines["combine"].astype(bool)
-    key = key.where(~single, key + " | " + lines["booking_number"])
-    lines = lines.assign(invoice_key=key.astype("str"),
-                         _sort=booking_sort_key(lines["booking_number"]))
-    lines = (lines.sort_values(["invoice_key", "_sort", "charge_type"], kind="stable")
-             .drop(columns="_sort").reset_index(drop=True))
-    lines["line_number"] = lines.groupby("invoice_key", sort=False).cumcount() + 1
-    first = lines.drop_duplicates("invoice_key", keep="first")
+    key = composition_key(lines, company)
+    # sorted by key, booking number and charge type (stable), on integer codes of the three:
+    # the frame is permuted once
+    invoice = sort_codes(key)
+    order = np.lexsort((sort_codes(lines["charge_type"]), booking_rank(lines["booking_number"]),
+                        invoice))
+    invoice = invoice[order]
+    starts = np.flatnonzero(np.r_[True, invoice[1:] != invoice[:-1]]) if len(order) \
+        else np.zeros(0, dtype=np.int64)
+    count = np.diff(np.r_[starts, len(order)])
+    first = lines.iloc[order[starts]]
+    first_key = key.iloc[order[starts]].to_numpy()
+    lines = lines.assign(invoice_key=key).take(order).reset_index(drop=True)
+    lines["line_number"] = np.arange(len(lines), dtype=np.int64) - np.repeat(starts, count) + 1
     invoices = pd.DataFrame({
-        "invoice_key": first["invoice_key"].to_numpy(),
+        "invoice_key": first_key,
         "financial_company": company,
-        "composition_reference": first["invoice_key"].to_numpy(),
+        "composition_reference": first_key,
         "invoice_to_bp": first["invoice_to_bp"].to_numpy(),
         **{out: first[src].to_numpy() for out, src in INVOICE_FIELDS.items()},
         "po_number": first["po_number"].to_numpy(),
@@ -60,7 +97,14 @@ def compose(b: Billing, ctx: Context) -> Billing:
     })
     for c in ("invoice_date", "exchange_rate_date"):
         invoices[c] = invoices[c].astype("datetime64[ns]")
-    invoices["line_count"] = lines.groupby("invoice_key", sort=False).size().to_numpy()
-    tax_date = lines.groupby("invoice_key", sort=False)["tax_date"].max()
-    invoices["tax_date"] = tax_date.to_numpy()
+    invoices["line_count"] = count.astype(np.int64)
+    invoices["tax_date"] = latest(lines["tax_date"].to_numpy(), starts)
     return Billing(lines, b.problems, invoices, b.taxes, b.notes)
+
+
+def latest(dates: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The latest date of each run of rows beginning at ``starts`` (NaT only if all are)."""
+    dates = dates.astype("datetime64[ns]")
+    if not len(starts):
+        return dates[:0]
+    return np.maximum.reduceat(dates.view(np.int64), starts).view("datetime64[ns]")

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import currencies, money
-from .billing import Billing, Context
+from .billing import Billing, Context, positions
 
 
 def to_home(amount, exp_from, rate, factor, exp_to) -> np.ndarray:
@@ -31,22 +31,26 @@ def to_home(amount, exp_from, rate, factor, exp_to) -> np.ndarray:
 
 def convert(b: Billing, ctx: Context) -> Billing:
     inv = b.invoices.copy()
-    lines = b.lines.copy()
     taxes = b.taxes.copy()
+    new_lines = {}  # the lines get columns only: no copy of the (large) frame
     e_from = currencies.exponents(inv["currency"])
     homes = ctx.settings.home_currencies
-    line_pos = lines["invoice_key"].map(pd.Series(np.arange(len(inv)), index=inv["invoice_key"]))
-    tax_pos = taxes["invoice_key"].map(pd.Series(np.arange(len(inv)), index=inv["invoice_key"]))
+    # each line's and tax row's invoice as its position: the groups of the allocations
+    line_pos = positions(b.lines["invoice_key"], inv["invoice_key"])
+    tax_pos = positions(taxes["invoice_key"], inv["invoice_key"])
+    if (line_pos < 0).any() or (tax_pos < 0).any():
+        raise ValueError("lines or taxes of an invoice that is not there")
+    line_groups, tax_groups = money.Groups(line_pos), money.Groups(tax_pos)
     for k in (1, 2, 3):
         names = [f"{m}_hc_{k}" for m in ("net_amount", "tax_amount", "invoice_amount",
                                          "rounding_difference")]
         if k > len(homes) or not len(inv):
             for n in names:
-                inv[n] = pd.array([None] * len(inv), dtype="Int64")
-            lines[f"net_amount_hc_{k}"] = pd.array([None] * len(lines), dtype="Int64")
-            lines[f"home_currency_{k}"] = None
+                inv[n] = _missing(len(inv))
+            new_lines[f"net_amount_hc_{k}"] = _missing(len(b.lines))
+            new_lines[f"home_currency_{k}"] = None
             for n in (f"tax_base_hc_{k}", f"tax_amount_hc_{k}"):
-                taxes[n] = pd.array([None] * len(taxes), dtype="Int64")
+                taxes[n] = _missing(len(taxes))
             taxes[f"home_currency_{k}"] = None
             continue
         h = homes[k - 1]
@@ -58,15 +62,17 @@ def convert(b: Billing, ctx: Context) -> Billing:
         inv[names[0]], inv[names[1]], inv[names[2]] = (conv["net_amount"], conv["tax_amount"],
                                                        conv["invoice_amount"])
         inv[names[3]] = conv["invoice_amount"] - conv["net_amount"] - conv["tax_amount"]
-        lines[f"net_amount_hc_{k}"] = money.allocate(
-            conv["net_amount"][line_pos.to_numpy()], lines["net_amount"].to_numpy(np.int64),
-            lines["invoice_key"].to_numpy())
-        lines[f"home_currency_{k}"] = h
+        new_lines[f"net_amount_hc_{k}"] = money.allocate(
+            conv["net_amount"][line_pos], b.lines["net_amount"].to_numpy(np.int64), line_groups)
+        new_lines[f"home_currency_{k}"] = h
         taxes[f"home_currency_{k}"] = h
         taxes[f"tax_base_hc_{k}"] = money.allocate(
-            conv["net_amount"][tax_pos.to_numpy()], taxes["tax_base"].to_numpy(np.int64),
-            taxes["invoice_key"].to_numpy())
+            conv["net_amount"][tax_pos], taxes["tax_base"].to_numpy(np.int64), tax_groups)
         taxes[f"tax_amount_hc_{k}"] = money.allocate(
-            conv["tax_amount"][tax_pos.to_numpy()], taxes["tax_amount"].to_numpy(np.int64),
-            taxes["invoice_key"].to_numpy())
-    return Billing(lines, b.problems, inv, taxes, b.notes)
+            conv["tax_amount"][tax_pos], taxes["tax_amount"].to_numpy(np.int64), tax_groups)
+    return Billing(b.lines.assign(**new_lines), b.problems, inv, taxes, b.notes)
+
+
+def _missing(n: int) -> pd.arrays.IntegerArray:
+    """A column of ``n`` missing amounts (no such home currency)."""
+    return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))

@@ -13,7 +13,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context
+from .billing import Billing, Context, Rejection, distinct_rows, first_rows
 
 
 def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
@@ -41,10 +41,21 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
     inv = b.invoices
     rates = ctx.tables["exchange_rates"]
     homes = ctx.settings.home_currencies
-    missing = pd.Series(False, index=inv.index)
-    why = pd.Series("", index=inv.index, dtype="object")
+    # looked up once per distinct (rate type, currency, date): a run has a handful
+    fields = ["exchange_rate_type", "currency", "exchange_rate_date"]
+    combo = distinct_rows(inv, fields)
+    each = inv[fields].iloc[first_rows(combo)].reset_index(drop=True)
+    missing = np.zeros(len(each), dtype=bool)
+    why = np.full(len(each), "", dtype=object)
     stale_notes = []
     out = inv.copy()
+    # one lookup for all home currencies, one block of rows per home currency
+    m = len(each)
+    all_found = lookup_rates(pd.DataFrame({
+        "rate_type": np.tile(each["exchange_rate_type"].to_numpy(), len(homes)),
+        "from_currency": np.tile(each["currency"].to_numpy(), len(homes)),
+        "to_currency": np.repeat(np.array(homes, dtype=object), m),
+        "date": np.tile(each["exchange_rate_date"].to_numpy(), len(homes))}), rates)
     for k in (1, 2, 3):
         if k > len(homes):
             out[f"home_currency_{k}"] = None
@@ -52,14 +63,11 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
             out[f"rate_factor_{k}"] = pd.array([None] * len(out), dtype="Int64")
             continue
         h = homes[k - 1]
-        found = lookup_rates(pd.DataFrame({
-            "rate_type": inv["exchange_rate_type"].to_numpy(),
-            "from_currency": inv["currency"].to_numpy(), "to_currency": h,
-            "date": inv["exchange_rate_date"].to_numpy()}), rates)
-        found.index = inv.index
-        miss = found["rate"].isna()
-        why[miss & ~missing] = (inv["currency"] + "→" + h + " (" + inv["exchange_rate_type"]
-                                + ")")[miss & ~missing]
+        found = all_found.iloc[(k - 1) * m:k * m].reset_index(drop=True)
+        miss = found["rate"].isna().to_numpy()
+        first_miss = miss & ~missing
+        why[first_miss] = (each["currency"] + "→" + h + " (" + each["exchange_rate_type"]
+                           + ")").to_numpy()[first_miss]
         missing |= miss
         age = (found["date"] - found["valid_from"]).dt.days
         stale = (age > ctx.settings.max_rate_age_days) & ~miss
@@ -69,17 +77,22 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
                                 f"{row.from_currency}→{row.to_currency} {row.rate_type} "
                                 f"{row.valid_from:%Y-%m-%d}"))
         out[f"home_currency_{k}"] = h
-        out[f"exchange_rate_{k}"] = found["rate"].astype("Int64")
-        out[f"rate_factor_{k}"] = found["factor"].astype("Int64")
+        out[f"exchange_rate_{k}"] = found["rate"].astype("Int64").array.take(combo)
+        out[f"rate_factor_{k}"] = found["factor"].astype("Int64").array.take(combo)
+    missing = pd.Series(missing[combo], index=inv.index)
+    why = pd.Series(why[combo], index=inv.index)
+    notes = b.notes + tuple(stale_notes)
+    if not missing.any():
+        return Billing(b.lines, b.problems, out.reset_index(drop=True), b.taxes, notes)
     bad_keys = inv.loc[missing, "invoice_key"]
-    detail = b.lines["invoice_key"].map(dict(zip(inv["invoice_key"], why)))
-    b = b.reject(b.lines["invoice_key"].isin(bad_keys), Reason.NO_EXCHANGE_RATE.name,
-                 "price", detail=detail,
-                 value=pd.Series(pd.Timestamp(ctx.params.exchange_rate_date
-                                              or ctx.params.invoice_date).strftime("%Y-%m-%d"),
-                                 index=b.lines.index))
+    why_of = dict(zip(inv["invoice_key"], why))
+    b = b.reject_first([Rejection(
+        b.lines["invoice_key"].isin(bad_keys), Reason.NO_EXCHANGE_RATE.name, "price",
+        detail=lambda rows: rows["invoice_key"].map(why_of),
+        value=pd.Timestamp(ctx.params.exchange_rate_date
+                           or ctx.params.invoice_date).strftime("%Y-%m-%d"))])
     out = out.loc[~missing].reset_index(drop=True)
     taxes = b.taxes
     if taxes is not None:
         taxes = taxes[~taxes["invoice_key"].isin(bad_keys)].reset_index(drop=True)
-    return Billing(b.lines, b.problems, out, taxes, b.notes + tuple(stale_notes))
+    return Billing(b.lines, b.problems, out, taxes, notes)

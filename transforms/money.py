@@ -85,16 +85,17 @@ def allocate(total, weights, groups) -> np.ndarray:
     to the rows with the largest remainders (ties: the earlier row). The parts of a group add up
     to its total to the unit, which is what lets line amounts reconcile with the invoice.
     ``total`` is given per row (the same value on every row of a group). A group whose
-    weights sum to zero is split evenly by the same rule.
+    weights sum to zero is split evenly by the same rule. ``groups`` are labels of any kind;
+    integer labels (e.g. an invoice's position) save hashing texts.
     """
     total = _as_int_array(total)
     weights = _as_int_array(weights)
-    groups = pd.Series(np.asarray(groups)).reset_index(drop=True)
     n = len(weights)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
-    w_sum = pd.Series(weights).groupby(groups.values, sort=False).transform("sum").to_numpy()
-    count = groups.groupby(groups.values, sort=False).transform("size").to_numpy()
+    runs = groups if isinstance(groups, Groups) else Groups(groups)
+    w_sum = runs.sum(weights)
+    count = runs.size()
     even = w_sum == 0
     # weights signed so that the group's weight sum is positive: with weights of one sign this
     # is |weights|; with mixed signs the floor division below still gives each row its share
@@ -109,15 +110,67 @@ def allocate(total, weights, groups) -> np.ndarray:
         num = mag.astype(object) * w.astype(object)
     base, rem = num // denom, num % denom
     base = base.astype(np.int64)
-    if not fits:
-        # remainders below denom fit int64; keep ordering exact
-        rem = rem.astype(np.int64)
-    short = mag - pd.Series(base).groupby(groups.values, sort=False).transform("sum").to_numpy()
-    frame = pd.DataFrame({"g": groups.values, "rem": rem, "pos": np.arange(n)})
-    order = frame.sort_values(["g", "rem", "pos"], ascending=[True, False, True], kind="stable")
-    rank = order.groupby("g", sort=False).cumcount().reindex(frame.index).to_numpy()
+    # remainders below denom fit int64; keep ordering exact
+    rem = rem.astype(np.int64)
+    short = mag - runs.sum(base)
+    rank = runs.rank_descending(rem)
     extra = (rank < short).astype(np.int64)
     return (sign * (base + extra)).astype(np.int64)
+
+
+class Groups:
+    """Rows grouped by label as runs of one stable sort: per-row group sums and sizes, and
+    ranks within the group, all on integer arrays (exact: no float, labels hashed once)."""
+
+    def __init__(self, labels):
+        codes, _ = pd.factorize(np.asarray(labels))
+        self.codes = codes.astype(np.int64)
+        n = len(self.codes)
+        # labels that arrive in runs (lines sorted by invoice) need no sort
+        if n < 2 or bool((self.codes[1:] >= self.codes[:-1]).all()):
+            self.order = None
+            ordered = self.codes
+        else:
+            self.order = np.argsort(self.codes, kind="stable")
+            ordered = self.codes[self.order]
+        # factorize numbers the groups 0, 1, …: group k's run starts at starts[k]
+        self.starts = np.flatnonzero(np.r_[n > 0, ordered[1:] != ordered[:-1]])
+        self.n = n
+
+    def totals(self, values: np.ndarray) -> np.ndarray:
+        """Each group's total of ``values`` (integers, exact), groups in order of appearance."""
+        if not self.n:
+            return np.zeros(0, dtype=np.int64)
+        v = values if self.order is None else values[self.order]
+        return np.add.reduceat(v, self.starts)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Each row's group total of ``values`` (integers, exact)."""
+        return self.totals(values)[self.codes]
+
+    def first(self) -> np.ndarray:
+        """The position of each group's first row, groups in order of appearance."""
+        return self.starts if self.order is None else self.order[self.starts]
+
+    def size(self) -> np.ndarray:
+        """Each row's group size."""
+        return np.diff(np.r_[self.starts, self.n])[self.codes]
+
+    def rank_descending(self, values: np.ndarray) -> np.ndarray:
+        """0 for the largest value of its group, 1 for the next, …; ties by row order.
+        ``values`` are integers >= 0."""
+        if not self.n:
+            return np.zeros(0, dtype=np.int64)
+        span = int(values.max()) + 1
+        if (int(self.codes.max()) + 1) * span < _INT64_SAFE:
+            # one integer key, group first, then the larger value first; a stable sort keeps
+            # equal values in row order
+            order = np.argsort(self.codes * span + (span - 1 - values), kind="stable")
+        else:
+            order = np.lexsort((-values, self.codes))
+        rank = np.empty(self.n, dtype=np.int64)
+        rank[order] = np.arange(self.n, dtype=np.int64) - self.starts[self.codes[order]]
+        return rank
 
 
 def to_minor(texts, exponents) -> tuple[np.ndarray, np.ndarray]:

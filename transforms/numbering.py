@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import payment_reference
-from .billing import Billing, Context
+from .billing import Billing, Context, distinct_rows, first_rows, positions, sort_codes
 
 DRAFT_STATUS = "ready_to_print"
 INVOICE = "invoice"
@@ -35,14 +35,36 @@ def number_invoices(b: Billing, ctx: Context) -> Billing:
     inv["payment_reference"] = payment_reference.assign(inv, ctx.settings.code,
                                                         ctx.settings.qr_iban is not None)
     number = dict(zip(inv["invoice_key"], inv["invoice_number"]))
-    lines = b.lines.assign(invoice_number=b.lines["invoice_key"].map(number))
-    lines = lines.sort_values(["invoice_number", "line_number"], kind="stable").reset_index(drop=True)
-    lines["orderer_name"] = (lines["orderer_first_name"].fillna("") + " "
-                             + lines["orderer_last_name"].fillna("")).str.strip().replace("", None)
+    lines = in_number_order(b.lines, inv)
+    names = lines[["orderer_first_name", "orderer_last_name"]]
+    combo = distinct_rows(names, list(names.columns))  # a name is joined once, not per line
+    reps = names.iloc[first_rows(combo)]
+    joined = (reps["orderer_first_name"].fillna("") + " "
+              + reps["orderer_last_name"].fillna("")).str.strip().replace("", None)
+    lines["orderer_name"] = joined.reset_index(drop=True).take(combo).set_axis(lines.index)
     taxes = b.taxes.assign(invoice_number=b.taxes["invoice_key"].map(number))
     taxes = taxes.sort_values(["invoice_number", "tax_code", "tax_rate"], kind="stable") \
         .reset_index(drop=True)
     return Billing(lines, b.problems, inv, taxes, b.notes)
+
+
+def in_number_order(lines: pd.DataFrame, inv: pd.DataFrame) -> pd.DataFrame:
+    """The lines with their invoice's number, sorted by number and line number. Lines that
+    compose left in key order are in number order already and are not permuted again."""
+    pos = positions(lines["invoice_key"], inv["invoice_key"])
+    if (pos < 0).any():
+        raise ValueError("lines of an invoice that is not there")
+    numbers = inv["invoice_number"].astype("str").reset_index(drop=True)
+    out = lines.assign(invoice_number=numbers.take(pos).set_axis(lines.index))
+    if not len(out):
+        return out.reset_index(drop=True)
+    rank = sort_codes(numbers)[pos]  # numbers sort as text: P-…-100000 before P-…-99999
+    line = lines["line_number"].to_numpy(np.int64)
+    span = int(line.max()) - int(line.min()) + 1
+    key = rank * span + (line - int(line.min()))
+    if not (key[1:] >= key[:-1]).all():
+        out = out.take(np.argsort(key, kind="stable"))
+    return out.reset_index(drop=True)
 
 
 PRINTED = "printed"

@@ -24,7 +24,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context
+from .billing import Billing, Context, Rejection, distinct_rows, first_rows
 
 HUNDRED_PERCENT = 100 * money.PERCENT_SCALE
 
@@ -39,17 +39,25 @@ def _matches(values: pd.Series, pattern) -> pd.Series:
 def assign_tax_code(b: Billing, ctx: Context) -> Billing:
     lines = b.lines
     rules = ctx.tables["tax_rules"]
-    code = pd.Series(None, index=lines.index, dtype="object")
-    # rules are few (tens); each is applied to all lines at once
+    # the rules look at three fields; an export repeats a few hundred combinations of them, so
+    # the rules are matched once per distinct combination and the codes mapped back
+    fields = ["cost_center", "product_ref", "country_code"]
+    combo = distinct_rows(lines, fields)
+    reps = lines[fields].iloc[first_rows(combo)]
+    code = pd.Series(None, index=reps.index, dtype="object")
+    # rules are few (tens); each is applied to all combinations at once
     for rule in rules.itertuples(index=False):
-        hit = (code.isna() & _matches(lines["cost_center"], rule.cost_center)
-               & _matches(lines["product_ref"], rule.product_ref)
-               & _matches(lines["country_code"], rule.country))
+        hit = (code.isna() & _matches(reps["cost_center"], rule.cost_center)
+               & _matches(reps["product_ref"], rule.product_ref)
+               & _matches(reps["country_code"], rule.country))
         code[hit] = rule.tax_code
-    b = Billing(lines.assign(tax_code=code.astype("str")), b.problems, notes=b.notes)
-    return b.reject(code.isna(), Reason.NO_TAX_RULE.name, "cost_center",
-                    value=(lines["cost_center"].fillna("") + " / " + lines["product_ref"].fillna("")
-                           + " / " + lines["country"].fillna("")))
+    tax_code = pd.Series(code.to_numpy(), dtype="str").take(combo).set_axis(lines.index)
+    b = Billing(lines.assign(tax_code=tax_code), b.problems, notes=b.notes)
+    return b.reject_first([Rejection(
+        tax_code.isna(), Reason.NO_TAX_RULE.name, "cost_center",
+        value=lambda rows: (rows["cost_center"].fillna("") + " / "
+                            + rows["product_ref"].fillna("") + " / "
+                            + rows["country"].fillna("")))])
 
 
 def tax_dates(lines: pd.DataFrame, basis: str, invoice_date) -> pd.Series:
@@ -67,15 +75,21 @@ def assign_tax_rate(b: Billing, ctx: Context) -> Billing:
     lines = b.lines.assign(tax_date=tax_dates(b.lines, ctx.settings.tax_date_basis,
                                               ctx.params.invoice_date))
     codes = ctx.tables["tax_codes"].sort_values("valid_from")
-    probe = lines[["tax_code", "tax_date"]].reset_index().sort_values("tax_date")
+    # looked up once per distinct (tax code, tax date): an export has a few hundred
+    combo = distinct_rows(lines, ["tax_code", "tax_date"])
+    wanted = lines[["tax_code", "tax_date"]].iloc[first_rows(combo)].reset_index(drop=True)
+    probe = wanted.reset_index().sort_values("tax_date")
     found = pd.merge_asof(probe, codes[["tax_code", "valid_from", "valid_to", "rate"]],
                           left_on="tax_date", right_on="valid_from", by="tax_code",
-                          direction="backward").set_index("index").reindex(lines.index)
-    valid = found["rate"].notna() & ~(found["valid_to"] < found["tax_date"])
-    lines = lines.assign(tax_rate=found["rate"].where(valid).fillna(0).astype(np.int64))
+                          direction="backward").set_index("index").reindex(wanted.index)
+    found_valid = found["rate"].notna() & ~(found["valid_to"] < found["tax_date"])
+    rate = found["rate"].where(found_valid).fillna(0).astype(np.int64).to_numpy()
+    valid = found_valid.to_numpy()[combo]
+    lines = lines.assign(tax_rate=rate[combo])
     b = Billing(lines, b.problems, notes=b.notes)
-    return b.reject(~valid, Reason.NO_TAX_RATE.name, "tax_code", detail=lines["tax_code"],
-                    value=lines["tax_date"].dt.strftime("%Y-%m-%d"))
+    return b.reject_first([Rejection(
+        ~valid, Reason.NO_TAX_RATE.name, "tax_code", detail=lines["tax_code"],
+        value=lambda rows: rows["tax_date"].dt.strftime("%Y-%m-%d"))])
 
 
 def tax_amounts(net, rate, group, rounding: str) -> np.ndarray:
@@ -85,10 +99,9 @@ def tax_amounts(net, rate, group, rounding: str) -> np.ndarray:
     rate = np.asarray(rate, dtype=np.int64)
     if rounding == "line":
         return money.mul_div_round(net, rate, HUNDRED_PERCENT)
-    g = pd.Series(np.asarray(group))
-    total_net = pd.Series(net).groupby(g.values, sort=False).transform("sum").to_numpy()
-    group_tax = money.mul_div_round(total_net, rate, HUNDRED_PERCENT)
-    return money.allocate(group_tax, net, g.values)
+    groups = group if isinstance(group, money.Groups) else money.Groups(group)
+    group_tax = money.mul_div_round(groups.sum(net), rate, HUNDRED_PERCENT)
+    return money.allocate(group_tax, net, groups)
 
 
 def net_from_gross(gross, rate) -> np.ndarray:
@@ -102,20 +115,22 @@ def compute_tax(b: Billing, ctx: Context) -> Billing:
     lines = b.lines
     amount = lines["amount"].to_numpy(np.int64)
     rate = lines["tax_rate"].to_numpy(np.int64)
-    group = (lines["invoice_key"] + "\x1f" + lines["tax_code"] + "\x1f"
-             + lines["tax_rate"].astype("str")).to_numpy()
+    keys = ["invoice_key", "tax_code", "tax_rate"]
+    groups = money.Groups(distinct_rows(lines, keys))  # one per invoice and rate
     if ctx.settings.prices_include_tax:
         net = net_from_gross(amount, rate)
         tax = amount - net
     else:
         net = amount
-        tax = tax_amounts(net, rate, group, ctx.settings.tax_rounding)
+        tax = tax_amounts(net, rate, groups, ctx.settings.tax_rounding)
     lines = lines.assign(quantity=1, unit_price=amount, net_amount=net, tax_amount=tax,
                          line_amount=net + tax)
-    taxes = (lines.groupby(["invoice_key", "tax_code", "tax_rate"], sort=True)
-             .agg(tax_base=("net_amount", "sum"), tax_amount=("tax_amount", "sum"),
-                  currency=("currency", "first"))
-             .reset_index())
+    # the tax summary: one row per invoice, code and rate, in key order
+    first = groups.first()
+    taxes = (lines[keys].iloc[first].reset_index(drop=True)
+             .assign(tax_base=groups.totals(net), tax_amount=groups.totals(tax),
+                     currency=lines["currency"].iloc[first].to_numpy())
+             .sort_values(keys, kind="stable").reset_index(drop=True))
     straddle = taxes.groupby(["invoice_key", "tax_code"])["tax_rate"].transform("nunique") > 1
     notes = tuple(("flags", "tax_rate_change", None, key)
                   for key in taxes.loc[straddle, "invoice_key"].unique())

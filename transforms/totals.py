@@ -24,11 +24,14 @@ def cash_rounding(gross, increment) -> np.ndarray:
 
 
 def increments(currency: pd.Series, table: dict[str, str]) -> np.ndarray:
-    exps = currencies.exponents(currency)
-    text = currency.map(table).fillna("0")
+    # parsed once per distinct currency (an invoice's currency is one of a few)
+    codes, uniques = pd.factorize(currency, use_na_sentinel=False)
+    uniques = pd.Series(uniques, dtype="object")
+    exps = currencies.exponents(uniques)
+    text = uniques.map(table).fillna("0")
     inc, ok = money.to_minor(text, np.maximum(exps, 0))
     inc = np.where(ok & (inc > 0), inc, 1)
-    return inc.astype(np.int64)
+    return inc.astype(np.int64)[codes]
 
 
 def invoice_totals(b: Billing, ctx: Context) -> Billing:
