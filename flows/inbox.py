@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from .cli import _date  # the CLI's date argument, one parser for every command
 from .outbox import fsync_dir, sha256_file
 
 try:
@@ -405,13 +406,6 @@ def local_biller(config, outbox: Path, language: str | None = None) -> Bill:
 
 
 # -- the ``watch`` command -----------------------------------------------------------------------
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
 
 def _seconds(text: str) -> float:
     try:
