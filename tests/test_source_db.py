@@ -468,3 +468,94 @@ def test_run_from_database_delivers_a_reconciled_workbook(run, sqlite_url):
         result.billing.problems["reason"] == "NOT_INVOICE_METHOD"]
     assert set(not_invoice["booking_number"]) == CREDIT_CARD  # counted, not billed
     assert not set(result.billing.lines["booking_number"]) & CREDIT_CARD
+
+
+# ------------------------------------------------------------------------------------------
+# Incremental runs: edits that leave lastmodified as it was
+# ------------------------------------------------------------------------------------------
+
+
+def test_since_with_recheck_reads_a_silently_edited_order(db_url):
+    """OpenOlat's price edit (PriceEditController → acService.updateOrder → DBImpl.updateObject)
+    leaves ``lastmodified``: ``since`` alone misses the order, ``recheck`` reads it."""
+    o = T.o_ac_order
+    engine = _engine(db_url)
+    try:
+        with engine.connect() as conn:
+            latest = conn.execute(select(func.max(o.c.lastmodified))).scalar()
+            target, old = conn.execute(select(o.c.order_id, o.c.total_amount)
+                                       .order_by(o.c.order_id).limit(1)).one()
+        with engine.begin() as conn:
+            conn.execute(update(o).where(o.c.order_id == target)
+                         .values(total_amount=old + Decimal("10")))
+        try:
+            assert openolat_db.read(db_url, since=latest).rows == 0
+            ex = openolat_db.read(db_url, since=latest, recheck=(str(target), "not-a-number"))
+            assert ex.frame["booking_number"].tolist() == [str(target)]
+            assert ex.frame.loc[0, "price"].endswith(f"\u00a0{old + Decimal('10'):.2f}")
+            assert openolat_db.read(db_url, recheck=(str(target),)).rows == 239  # no since: all
+        finally:
+            with engine.begin() as conn:
+                conn.execute(update(o).where(o.c.order_id == target).values(total_amount=old))
+    finally:
+        engine.dispose()
+
+
+def test_incremental_final_run_credits_and_reinvoices_a_silent_price_edit(prefect_harness,
+                                                                         tmp_path):
+    """Two incremental final runs of the flow; between them the price of a billed order is
+    changed the way OpenOlat's edit writes it (``UPDATE`` of ``total_amount`` only,
+    ``lastmodified`` untouched): the second run credits its invoice and bills it again."""
+    from conftest import INVOICE_DATE
+    from flows import state_store
+    from flows.billing_run import billing_run
+
+    url = f"sqlite:///{tmp_path / 'openolat.db'}"
+    loader.load(url)
+    state = str(tmp_path / "state.sqlite")
+    args = dict(source=url, config=str(SAMPLE), outbox=str(tmp_path / "outbox"), state=state,
+                invoice_date=INVOICE_DATE, draft=False, incremental=True, return_state=True)
+    first = billing_run(**args)
+    assert first.is_completed(), first.message
+    assert first.result()["rows_read"] == 239 and first.result()["credit_notes"] == 0
+
+    store = state_store.open_store(state)
+    with store.connect() as conn:
+        code = state_store.runs(conn, "final")[0]["financial_company"]
+        billed = state_store.active_billed(conn, code)
+        read_at = state_store.last_read_at(conn, code, job.public_location(url))
+    price = billed.loc[billed["charge_type"] == "price"].sort_values("booking_number").iloc[0]
+    target, old_invoice = int(price["booking_number"]), price["invoice_number"]
+    o = T.o_ac_order
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            before = conn.execute(select(o.c.lastmodified, o.c.total_amount)
+                                  .where(o.c.order_id == target)).one()
+            conn.execute(update(o).where(o.c.order_id == target)
+                         .values(total_amount=before.total_amount + Decimal("10")))
+            after = conn.execute(select(o.c.lastmodified).where(o.c.order_id == target)).scalar()
+    finally:
+        engine.dispose()
+    assert after == before.lastmodified
+    plain = set(openolat_db.read(url, since=read_at).frame["booking_number"])
+    assert str(target) not in plain  # lastmodified alone would miss it
+
+    second = billing_run(**args)
+    assert second.is_completed(), second.message
+    summary = second.result()
+    assert summary["credit_notes"] == 1 and summary["invoices"] >= 1
+    assert summary["rows_read"] == len(plain | set(billed["booking_number"]))
+    assert summary["rows_read"] == (summary["rows_billed"] + summary["rows_rejected"]
+                                    + summary["rows_not_billable"]
+                                    + summary["rows_already_billed"])
+    with store.connect() as conn:
+        now = state_store.active_billed(conn, code).set_index("booking_number")
+        status = conn.execute(text("SELECT status FROM invoices WHERE financial_company = :c "
+                                   "AND invoice_number = :n"),
+                              {"c": code, "n": old_invoice}).scalar()
+    assert status == "credited"
+    assert now.loc[str(target), "invoice_number"] != old_invoice
+    from transforms.currencies import EXPONENTS
+    ten = 10 * 10 ** EXPONENTS[price["currency"]]  # 10 in minor units
+    assert now.loc[str(target), "amount"] == price["amount"] + ten
