@@ -319,6 +319,34 @@ def test_orderer_is_the_nickname_and_the_institutional_identifier(sqlite_url):
         str(order_id), "orderer_username"]
 
 
+def test_orders_the_export_leaves_out_are_read_and_counted(sqlite_url):
+    """OpenOlat's export shows only orders with a billing address, a curriculum element with
+    an organisation and an orderer user; the source reads the others too (validation reports
+    what is missing) and says how many there are."""
+    o = T.o_ac_order
+    engine = _engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            target, address = conn.execute(select(o.c.order_id, o.c.fk_billing_address)
+                                           .order_by(o.c.order_id).limit(1)).one()
+        with engine.begin() as conn:
+            conn.execute(update(o).where(o.c.order_id == target).values(fk_billing_address=None))
+        try:
+            ex = openolat_db.read(sqlite_url)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(update(o).where(o.c.order_id == target)
+                             .values(fk_billing_address=address))
+    finally:
+        engine.dispose()
+    assert ex.rows == 239 and ex.notes == (
+        "1 booking orders read without a billing address, which OpenOlat's export leaves out",)
+    _, problems = job.validate(ex)
+    mine = problems.loc[problems["booking_number"] == str(target)]
+    assert mine[["column", "reason"]].values.tolist() == [["billing_address_id", "REQUIRED"]]
+    assert openolat_db.read(sqlite_url).notes == ()
+
+
 def test_since_reads_only_new_or_modified_orders(db_url):
     o = T.o_ac_order
     engine = _engine(db_url)

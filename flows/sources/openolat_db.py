@@ -1,6 +1,6 @@
 """Booking orders straight from OpenOlat's database (PostgreSQL, MariaDB/MySQL; SQLite in tests).
 
-``read(url, since=None)`` runs ONE query over OpenOlat's own tables
+``read(url, since=None, recheck=())`` runs ONE query (and a count) over OpenOlat's own tables
 (shared/openolat-booking-orders.md §2) and returns the same text frame as the CSV source: the
 canonical column ids, every cell text, ``source`` and ``source_row``. Parsing and validation
 are then the same for every source.
