@@ -95,8 +95,9 @@ def _extract_name() -> str:
 @task(name="extract", task_run_name=_extract_name, cache_policy=NONE, retries=3,
       retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_transient)
 @_guard
-def extract_task(source: str, since: dt.datetime | None = None, recheck: tuple = ()):
-    ex = job.extract(source, since=since, recheck=recheck)
+def extract_task(source: str, since: dt.datetime | None = None, recheck: tuple = (),
+                 recheck_statuses: tuple = ()):
+    ex = job.extract(source, since=since, recheck=recheck, recheck_statuses=recheck_statuses)
     get_run_logger().info("read %d rows from %s (sha256 %s)", ex.rows, ex.name, ex.checksum[:12])
     for note in ex.notes:
         get_run_logger().info("%s", note)
@@ -224,7 +225,8 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
     ``billing_period="previous_month"`` (the monthly schedule) dates the invoices on the last
     day of the previous month when no invoice date is given. ``incremental`` (database
     sources) reads only orders created or changed since the last delivered final run, and
-    every order still billed (flows/incremental.py: OpenOlat's edits leave ``lastmodified``).
+    those an OpenOlat edit may have changed without moving ``lastmodified``
+    (flows/incremental.py).
 
     ``config`` may be a group (group.toml): one workbook per financial company. A company
     with more than ``partition_rows`` orders is billed in hash partitions of its invoice-to
@@ -236,12 +238,12 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
     try:
         group = load_group(config)
         store = open_store(state or default_state(outbox))
-        since, recheck = None, ()
+        since, recheck, statuses = None, (), ()
         if incremental and job.source_kind(source) == "database":
-            since, recheck = incremental_window(
+            since, recheck, statuses = incremental_window(
                 store, [m.config.settings.code for m in group.members],
                 job.public_location(source))
-        ex = _check(extract_task(source, since, recheck))
+        ex = _check(extract_task(source, since, recheck, statuses))
         valid, problems = _check(validate_task(ex))
         runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
             invoice_date, cutoff_date, language, c, draft=draft))

@@ -566,14 +566,31 @@ def test_incremental_final_run_credits_and_reinvoices_a_silent_price_edit(prefec
     finally:
         engine.dispose()
     assert after == before.lastmodified
+    # a cancelled order without a fee gets one (CancellationFeeEditController), silently too
+    cancelled = 187837
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            row = conn.execute(select(o.c.order_status, o.c.cancellation_fee_amount,
+                                      o.c.total_currency_code, o.c.lastmodified)
+                               .where(o.c.order_id == cancelled)).one()
+            conn.execute(update(o).where(o.c.order_id == cancelled).values(
+                cancellation_fee_amount=Decimal("50.00"),
+                cancellation_fee_currency_code=row.total_currency_code))
+    finally:
+        engine.dispose()
+    assert row.order_status == "CANCELED" and row.cancellation_fee_amount is None
+    assert str(cancelled) not in set(billed["booking_number"])
     plain = set(openolat_db.read(url, since=read_at).frame["booking_number"])
-    assert str(target) not in plain  # lastmodified alone would miss it
+    assert not {str(target), str(cancelled)} & plain  # lastmodified alone would miss both
 
     second = billing_run(**args)
     assert second.is_completed(), second.message
     summary = second.result()
     assert summary["credit_notes"] == 1 and summary["invoices"] >= 1
-    assert summary["rows_read"] == len(plain | set(billed["booking_number"]))
+    statuses = set(openolat_db.read(url, recheck_statuses=("CANCELED",)).frame.loc[
+        lambda f: f["booking_status"] == "CANCELED", "booking_number"])
+    assert summary["rows_read"] == len(plain | set(billed["booking_number"]) | statuses)
     assert summary["rows_read"] == (summary["rows_billed"] + summary["rows_rejected"]
                                     + summary["rows_not_billable"]
                                     + summary["rows_already_billed"])
@@ -587,3 +604,35 @@ def test_incremental_final_run_credits_and_reinvoices_a_silent_price_edit(prefec
     from transforms.currencies import EXPONENTS
     ten = 10 * 10 ** EXPONENTS[price["currency"]]  # 10 in minor units
     assert now.loc[str(target), "amount"] == price["amount"] + ten
+    assert now.loc[str(cancelled), ["charge_type", "amount"]].tolist() == ["fee", 5000]
+
+
+def test_incremental_window_starts_at_the_earlier_of_read_time_and_cutoff(tmp_path):
+    """Orders created after the last run's cutoff were left for a later run: the next read
+    starts at the end of the cutoff day when that is earlier than the read time."""
+    from flows import incremental, state_store
+
+    store = state_store.open_store(str(tmp_path / "state.sqlite"))
+    assert incremental.window(store, ["100"], "sqlite:///x.db") == (None, (), ())
+    read_at = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.timezone.utc)
+    with store.connect() as conn:
+        for rid, loc, status in (("R1", "sqlite:///x.db", "delivered"),
+                                 ("R2", "sqlite:///other.db", "delivered"),
+                                 ("R3", "sqlite:///x.db", "pending")):
+            state_store.record_run(conn, rid, "100", "final", status, "2026-10-31", {
+                "location": loc, "read_at": read_at.isoformat(), "cutoff_date": "2026-10-31"})
+        state_store.record_billed(conn, "100", "R1", pd.DataFrame({
+            "booking_number": ["104212", "99"], "invoice_number": ["RE-1", "RE-1"],
+            "content_hash": ["h", "h"], "charge_type": ["price", "fee"], "amount": [100, 5],
+            "currency": ["CHF", "CHF"], "booking_row": ["{}", "{}"]}))
+    since, recheck, statuses = incremental.window(store, ["100"], "sqlite:///x.db")
+    assert since == dt.datetime(2026, 10, 31, 23, 59, 59, 999999)  # before 2 Nov (local)
+    assert recheck == ("104212", "99") and statuses == ("CANCELED",)
+    assert incremental.window(store, ["100", "200"], "sqlite:///x.db") == (None, (), ())
+    with store.connect() as conn:
+        state_store.record_run(conn, "R4", "100", "final", "delivered", "2026-12-31", {
+            "location": "sqlite:///x.db", "read_at": "2026-12-01T10:00:00+00:00",
+            "cutoff_date": "2027-01-31"})
+    since, _, _ = incremental.window(store, ["100"], "sqlite:///x.db")
+    local = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone.utc).astimezone()
+    assert since == local.replace(tzinfo=None)  # the read time, earlier than that cutoff

@@ -41,8 +41,9 @@ What the query does, and why:
   ``u_institutionaluseridentifier``, the fields OpenOlat's export shows as "Benutzername" and
   "Institutionsnummer (Matrikelnummer)" (``o_bs_identity.name`` is the login, not shown);
 * ``since`` (incremental runs): only orders with ``creationdate > since`` or
-  ``lastmodified > since``, as a bound parameter, plus every order in ``recheck`` whatever its
-  dates (see :mod:`flows.incremental`: ``lastmodified`` does not move on most edits). OpenOlat
+  ``lastmodified > since``, as a bound parameter, plus every order in ``recheck`` or in a
+  status of ``recheck_statuses`` whatever its dates (see :mod:`flows.incremental`:
+  ``lastmodified`` does not move on most edits). OpenOlat
   stores local time without a zone; an aware ``since`` is converted to this machine's local
   time first;
 * implementation type and format are the identifiers of ``o_cur_element_type`` and
@@ -247,7 +248,7 @@ def _read_population(paid_by, offers_invoice):
     return or_(offers_invoice, paid_by == bindparam("paid_by", INVOICE_METHOD))
 
 
-def booking_orders_query(since: dt.datetime | None = None, recheck=()):
+def booking_orders_query(since: dt.datetime | None = None, recheck=(), recheck_statuses=()):
     """The one SELECT: one row per booking order of an invoice-method offer (or paid by
     invoice), ordered by ``order_id``."""
     o, offer = o_ac_order, o_ac_offer
@@ -319,6 +320,9 @@ def booking_orders_query(since: dt.datetime | None = None, recheck=()):
         if ids:  # inline integers: no limit on the number of bound parameters
             changed.append(o.c.order_id.in_(
                 bindparam("recheck", ids, expanding=True, literal_execute=True)))
+        if recheck_statuses:
+            changed.append(o.c.order_status.in_(
+                bindparam("recheck_statuses", list(recheck_statuses), expanding=True)))
         stmt = stmt.where(or_(*changed))
     return stmt
 
@@ -549,10 +553,11 @@ def _since_param(since) -> dt.datetime | None:
 # ------------------------------------------------------------------------------------------
 
 
-def read(location: str, since: dt.datetime | None = None, recheck=()) -> Extract:
+def read(location: str, since: dt.datetime | None = None, recheck=(),
+         recheck_statuses=()) -> Extract:
     """Booking orders of invoice-method offers from an OpenOlat database at a SQLAlchemy URL;
-    ``since`` and ``recheck`` (booking numbers read whatever their dates) for incremental
-    runs."""
+    ``since``, ``recheck`` (booking numbers) and ``recheck_statuses`` (orders in these
+    statuses) for incremental runs: what is read whatever its dates."""
     try:
         url = make_url(str(location))
     except (sa_exc.ArgumentError, ValueError, TypeError):
@@ -579,7 +584,7 @@ def read(location: str, since: dt.datetime | None = None, recheck=()) -> Extract
                 if missing:
                     raise SourceError(shown, f"the database has no table {', '.join(missing)}: "
                                       "is this an OpenOlat 20 database with booking orders?")
-                stmt = booking_orders_query(_since_param(since), recheck)
+                stmt = booking_orders_query(_since_param(since), recheck, recheck_statuses)
                 rows = conn.execute(stmt).mappings().all()
                 left_out = conn.execute(left_out_query()).scalar() or 0
             except sa_exc.DBAPIError as err:
