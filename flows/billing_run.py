@@ -28,6 +28,7 @@ from transforms.pipeline import bill_partition
 
 from . import final_run, job, state_store, task_runners
 from .config import ConfigError, load_group
+from .incremental import window as incremental_window
 from .state_store import StateError, open_store
 from .outbox import DeliveryError
 from .sources.base import SourceError
@@ -94,9 +95,12 @@ def _extract_name() -> str:
 @task(name="extract", task_run_name=_extract_name, cache_policy=NONE, retries=3,
       retry_delay_seconds=RETRY_DELAYS, retry_condition_fn=_transient)
 @_guard
-def extract_task(source: str, since: dt.datetime | None = None):
-    ex = job.extract(source, since=since)
+def extract_task(source: str, since: dt.datetime | None = None, recheck: tuple = (),
+                 recheck_statuses: tuple = ()):
+    ex = job.extract(source, since=since, recheck=recheck, recheck_statuses=recheck_statuses)
     get_run_logger().info("read %d rows from %s (sha256 %s)", ex.rows, ex.name, ex.checksum[:12])
+    for note in ex.notes:
+        get_run_logger().info("%s", note)
     return ex
 
 
@@ -220,7 +224,9 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
     takes gapless numbers and records every billed order in the state store.
     ``billing_period="previous_month"`` (the monthly schedule) dates the invoices on the last
     day of the previous month when no invoice date is given. ``incremental`` (database
-    sources) reads only orders created or changed since the last delivered final run.
+    sources) reads only orders created or changed since the last delivered final run, and
+    those an OpenOlat edit may have changed without moving ``lastmodified``
+    (flows/incremental.py).
 
     ``config`` may be a group (group.toml): one workbook per financial company. A company
     with more than ``partition_rows`` orders is billed in hash partitions of its invoice-to
@@ -232,14 +238,12 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
     try:
         group = load_group(config)
         store = open_store(state or default_state(outbox))
-        since = None
+        since, recheck, statuses = None, (), ()
         if incremental and job.source_kind(source) == "database":
-            with store.connect() as conn:
-                marks = [state_store.last_read_at(conn, m.config.settings.code,
-                                                  job.public_location(source))
-                         for m in group.members]
-            since = None if None in marks else min(marks)
-        ex = _check(extract_task(source, since))
+            since, recheck, statuses = incremental_window(
+                store, [m.config.settings.code for m in group.members],
+                job.public_location(source))
+        ex = _check(extract_task(source, since, recheck, statuses))
         valid, problems = _check(validate_task(ex))
         runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
             invoice_date, cutoff_date, language, c, draft=draft))

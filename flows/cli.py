@@ -76,7 +76,8 @@ def parser() -> argparse.ArgumentParser:
                           "(default: billing-state.sqlite beside the outbox folder)")
     run.add_argument("--incremental", action="store_true",
                      help="database source: read only orders created or changed since the "
-                          "last delivered final run of that database")
+                          "last delivered final run of that database, and every order still "
+                          "billed (an OpenOlat edit may leave its lastmodified as it was)")
     run.add_argument("--task-runner", choices=("threads", "dask"), default=None,
                      help="where the partitions are billed: threads of this process, or a "
                           "local Dask cluster (default: threads, or BILLING_TASK_RUNNER)")

@@ -64,14 +64,17 @@ def source_kind(location: str) -> str:
     return "csv"
 
 
-def extract(location: str, since: dt.datetime | None = None) -> Extract:
+def extract(location: str, since: dt.datetime | None = None, recheck=(),
+            recheck_statuses=()) -> Extract:
     """Read one source; the kind follows from the location. ``since`` (databases only) reads
-    only orders created or modified after it."""
+    only orders created or modified after it, and the booking numbers in ``recheck`` and
+    the orders in ``recheck_statuses`` whatever their dates (flows/incremental.py)."""
     kind = source_kind(location)
     read_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     if kind == "database":
         from .sources import openolat_db
-        ex = openolat_db.read(str(location), since=since)
+        ex = openolat_db.read(str(location), since=since, recheck=recheck,
+                              recheck_statuses=recheck_statuses)
     elif kind == "xlsx":
         from .sources import openolat_xlsx
         ex = openolat_xlsx.read(str(location))

@@ -19,15 +19,22 @@ How the export's rows become OpenOlat rows:
   curriculum element (= implementation, with ``c_begin``,
   ``c_end``, ``c_location`` and raw status ``finished``/``active``/… for the German label) and
   its ``o_olatresource``, cost center (name + account), billing address (by its identifier) and
-  orderer (``o_bs_identity.name`` = user name, ``o_user`` names and e-mail) is one row;
-* an offer per implementation, offer label, payment method, currency and cost center, linked
-  through ``o_ac_offer_access`` to ``o_ac_method`` ``invoice.method`` (Rechnung / Invoice) or
-  ``creditcard.method`` (Kreditkarte / Credit card);
+  orderer (``o_user.u_nickname`` = the export's user name, ``o_bs_identity.name`` a login of
+  its own, ``o_user`` names, e-mail and institutional identifier) is one row; curricula and
+  curriculum elements get the NOT NULL ``fk_group`` OpenOlat gives them;
+* an offer per implementation, offer label, currency and cost center, linked through
+  ``o_ac_offer_access`` to every ``o_ac_method`` its orders were paid with: ``invoice.method``
+  (Rechnung / Invoice), ``checkout.method`` (Kreditkarte / Credit card: PayPal Checkout),
+  ``paypal.method`` (PayPal). An offer whose orders were paid both ways is a two-method offer,
+  as in OpenOlat (the sample's card orders share their offers with invoice orders);
 * each booking order is one ``o_ac_order`` (``order_id`` = Buchungsnummer, ``creationdate`` =
   Auftragsdatum at a time of day derived from the number, ``lastmodified`` two days later unless
   the status is NEW, status label mapped back to NEW / PREPAYMENT / PAYED / CANCELED /
   WRITTEN_OFF / ERROR, price into ``total_amount`` and ``total_lines_amount``, fee into
-  ``cancellation_fee_amount``) with one ``o_ac_order_part`` and one ``o_ac_order_line``.
+  ``cancellation_fee_amount``) with one ``o_ac_order_part``, one ``o_ac_order_line`` and one
+  ``o_ac_transaction`` (the payment: ``fk_method_id`` = the row's payment method, amount = the
+  price, status SUCCESS, or CANCELED for a cancelled order), as ``ACOrderDAO`` and
+  ``ACTransactionDAO.createTransaction(order, part, method)`` write them.
 
 The CSV's deliberately faulty rows, in the nearest form a database can hold:
 
@@ -71,10 +78,15 @@ SCHEMA_DIR = HERE / "openolat_schema"
 DIALECTS = ("postgresql", "mysql", "sqlite")
 EPOCH = dt.datetime(2020, 1, 1, 0, 0, 0)  # creation time of the reference rows
 
+#: the export's "Angebotstyp" → ``o_ac_method.access_method``, OpenOlat's handler types
+#: (``InvoiceAccessHandler``, ``PaypalAccessHandler.METHOD_TYPE = "paypal.method"``,
+#: ``PaypalCheckoutAccessHandler.METHOD_TYPE = "checkout.method"``). OpenOlat has no credit card
+#: method of its own: a card is paid through PayPal Checkout.
 METHODS = {
     "rechnung": "invoice.method", "invoice": "invoice.method", "invoice.method": "invoice.method",
-    "kreditkarte": "creditcard.method", "credit card": "creditcard.method",
-    "creditcard.method": "creditcard.method",
+    "paypal": "paypal.method", "paypal.method": "paypal.method",
+    "kreditkarte": "checkout.method", "credit card": "checkout.method",
+    "paypal checkout": "checkout.method", "checkout.method": "checkout.method",
 }
 ELEMENT_STATUS = {
     "vorbereitung": "preparation", "provisorisch": "provisional", "bestätigt": "confirmed",
@@ -175,7 +187,8 @@ def build(rows, report: LoadReport) -> dict[str, list[dict]]:
     formats = _Keyed(40)
     centers, methods, offers, accesses = _Keyed(20), _Keyed(1), _Keyed(500), []
     addresses = _Keyed(700)
-    orders, parts, lines = [], [], []
+    orders, parts, lines, transactions = [], [], [], []
+    offer_methods: set[tuple[int, int]] = set()
     seen_orders: set[int] = set()
     ts = dict(creationdate=EPOCH, lastmodified=EPOCH)
 
@@ -232,11 +245,11 @@ def build(rows, report: LoadReport) -> dict[str, list[dict]]:
                               u_firstname=_none(r.get("orderer_first_name", "")),
                               u_lastname=_none(r.get("orderer_last_name", "")),
                               u_email=_none(r.get("orderer_email", "")),
-                              u_nickname=None,
+                              u_nickname=_none(r.get("orderer_username", "")),
                               u_institutionaluseridentifier=_none(
                                   r.get("orderer_institutional_id", "")),
                               fk_identity=i))
-            return dict(id=i, version=0, creationdate=EPOCH, lastlogin=None, name=user_name,
+            return dict(id=i, version=0, creationdate=EPOCH, lastlogin=None, name=f"ident-{i}",
                         external_id=None, status=2)
         identity = idents.get(user_name, make_identity)
 
@@ -251,7 +264,7 @@ def build(rows, report: LoadReport) -> dict[str, list[dict]]:
         prod_ref = r.get("product_ref", "")
         curriculum = curricula.get(prod_ref, lambda i: dict(
             id=i, c_identifier=_none(prod_ref), c_displayname=r.get("product", "") or prod_ref,
-            c_status="active", fk_organisation=p_org, **ts))
+            c_status="active", fk_group=i + 20_000, fk_organisation=p_org, **ts))
         impl_ref = r.get("implementation_ref", "")
         impl_status = r.get("implementation_status", "").strip()
 
@@ -263,7 +276,8 @@ def build(rows, report: LoadReport) -> dict[str, list[dict]]:
                         c_displayname=r.get("implementation", "") or impl_ref,
                         c_status=ELEMENT_STATUS.get(impl_status.lower(), _none(impl_status)),
                         c_begin=begin, c_end=end, c_location=_none(r.get("location", "")),
-                        fk_curriculum=curriculum, fk_parent=None, fk_type=type_id,
+                        fk_group=i + 30_000, fk_curriculum=curriculum, fk_parent=None,
+                        fk_type=type_id,
                         fk_resource=i + 10_000, fk_educational_type=fmt_id, **ts)
         element = elements.get(impl_ref, make_element)
         resource = element + 10_000
@@ -278,9 +292,6 @@ def build(rows, report: LoadReport) -> dict[str, list[dict]]:
         label = r.get("offer", "")
 
         def make_offer(i, r=r):
-            accesses.append(dict(offer_method_id=i, version=0, creationdate=EPOCH,
-                                 is_valid=True, validfrom=None, validto=None, fk_offer_id=i,
-                                 fk_method_id=method))
             return dict(offer_id=i, creationdate=EPOCH, lastmodified=EPOCH, is_valid=True,
                         validfrom=None, validto=None, version=0, resourceid=element,
                         resourcetypename="CurriculumElement",
@@ -289,7 +300,12 @@ def build(rows, report: LoadReport) -> dict[str, list[dict]]:
                         price_currency_code=price_cur, cancelling_fee_amount=None,
                         cancelling_fee_currency_code=None, cancelling_fee_deadline_days=None,
                         fk_resource_id=resource, fk_cost_center=center)
-        offer = offers.get((impl_ref, label, method_name, price_cur, cc_key), make_offer)
+        offer = offers.get((impl_ref, label, price_cur, cc_key), make_offer)
+        if (offer, method) not in offer_methods:
+            offer_methods.add((offer, method))
+            accesses.append(dict(offer_method_id=len(accesses) + 600, version=0,
+                                 creationdate=EPOCH, is_valid=True, validfrom=None,
+                                 validto=None, fk_offer_id=offer, fk_method_id=method))
 
         ba_ident = r.get("billing_address_id", "")
 
@@ -324,9 +340,14 @@ def build(rows, report: LoadReport) -> dict[str, list[dict]]:
                           total_amount=price, total_currency_code=price_cur,
                           fk_order_part_id=order_id, fk_offer_id=offer,
                           cancellation_fee_amount=fee, cancellation_currency_code=fee_cur))
+        transactions.append(dict(
+            transaction_id=order_id, version=0, creationdate=created,
+            trx_status="CANCELED" if status == "CANCELED" else "SUCCESS",
+            amount_amount=price, amount_currency_code=price_cur, fk_order_part_id=order_id,
+            fk_order_id=order_id, fk_method_id=method))
         seen_orders.add(order_id)
         if method_name != "invoice.method":
-            report.notes.append(f"{where}: paid by {method_name} (not read by billing)")
+            report.notes.append(f"{where}: paid by {method_name} (read, not billable)")
     report.orders = len(orders)
     return {
         "o_org_organisation": orgs.rows, "o_bs_identity": idents.rows, "o_user": users,
@@ -336,6 +357,7 @@ def build(rows, report: LoadReport) -> dict[str, list[dict]]:
         "o_ac_cost_center": centers.rows, "o_ac_method": methods.rows, "o_ac_offer": offers.rows,
         "o_ac_offer_access": accesses, "o_ac_billing_address": addresses.rows,
         "o_ac_order": orders, "o_ac_order_part": parts, "o_ac_order_line": lines,
+        "o_ac_transaction": transactions,
     }
 
 

@@ -51,7 +51,8 @@ SERVERS = {
                                  "postgresql+psycopg://postgres@127.0.0.1:5432"),
     "mariadb": os.environ.get("BILLING_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306"),
 }
-# the CSV rows that cannot be, or are not, invoice orders in the database
+# the CSV rows that cannot be, or are not, invoice orders in the database; the card orders
+# share their offers with invoice orders: two-method offers, each order paid its own way
 CSV = csv_file.read(str(SAMPLE_ORDERS)).frame
 CREDIT_CARD = set(CSV.loc[CSV["payment_method"] == "Kreditkarte", "booking_number"])
 NO_ORDER_DATE = set(CSV.loc[CSV["order_date"].str.strip() == "", "booking_number"])
@@ -125,10 +126,10 @@ def _engine(url):
 def test_sqlite_extract_is_the_csv_text_frame(sqlite_url):
     ex = openolat_db.read(sqlite_url)
     f = ex.frame
-    assert ex.rows == len(f) == 240 - len(CREDIT_CARD) - len(NO_ORDER_DATE) == 236
+    assert ex.rows == len(f) == 240 - len(NO_ORDER_DATE) == 239 and len(CREDIT_CARD) == 3
     assert set(f.columns) - {"orderer_institutional_id"} <= set(CSV.columns)
     assert (f.dtypes.drop("source_row") == "str").all() and f["source_row"].dtype == "int64"
-    assert f["source_row"].tolist() == list(range(1, 237))
+    assert f["source_row"].tolist() == list(range(1, 240))
     assert f["booking_number"].astype(int).is_monotonic_increasing
     assert f["source"].unique().tolist() == [ex.name] and ex.name.endswith(" o_ac_order")
     row = f.set_index("booking_number").loc["104212"]
@@ -157,7 +158,7 @@ def test_parsed_extract_matches_the_parsed_csv(db_url):
     csv, _ = parse_booking_orders(CSV)
     assert db_problems.empty  # the database cannot hold the CSV's bad amount or empty date
     db, csv = db.set_index("booking_number"), csv.set_index("booking_number")
-    assert set(db.index) == set(CSV["booking_number"]) - CREDIT_CARD - NO_ORDER_DATE
+    assert set(db.index) == set(CSV["booking_number"]) - NO_ORDER_DATE
     common = db.index.intersection(csv.index)
     assert set(db.index) - set(common) == DECIMAL_COMMA  # loaded as 1250.00, a good row
     assert db.loc[list(DECIMAL_COMMA), "price"].tolist() == [125000]
@@ -166,27 +167,184 @@ def test_parsed_extract_matches_the_parsed_csv(db_url):
     assert {"price", "price_currency", "cancellation_fee", "booking_status", "order_date",
             "service_begin", "country_code", "billing_address_id", "zip"} <= set(fields)
     pd.testing.assert_frame_equal(db.loc[common, fields], csv.loc[common, fields])
-    assert db["payment_method"].str.lower().isin(INVOICE_METHODS).all()
+    card = db.index.isin(list(CREDIT_CARD))
+    assert db.loc[~card, "payment_method"].str.lower().isin(INVOICE_METHODS).all()
+    assert (db.loc[card, "payment_method"] == "checkout.method").all() and card.sum() == 3
     assert (db.loc[common, "implementation_status"]
             == csv.loc[common, "implementation_status"].map(ELEMENT_STATUS)).all()
 
 
 # ------------------------------------------------------------------------------------------
-# Selection: invoice method only, incremental reads
+# Selection: the order's own payment method, incremental reads
 # ------------------------------------------------------------------------------------------
 
 
-def test_non_invoice_orders_are_not_read(db_url):
+def test_orders_paid_otherwise_on_two_method_offers_are_read_as_not_invoice(db_url):
+    """The sample's card orders sit on offers that offer invoice and PayPal Checkout; the
+    transaction, not the offer, says how each was paid."""
+    o, line, acc, m, trx = (T.o_ac_order, T.o_ac_order_line, T.o_ac_offer_access, T.o_ac_method,
+                            T.o_ac_transaction)
     engine = _engine(db_url)
     try:
         with engine.connect() as conn:
-            stored = {str(n) for n in conn.execute(select(T.o_ac_order.c.order_id)).scalars()}
-            methods = set(conn.execute(select(T.o_ac_method.c.access_method)).scalars())
+            stored = {str(n) for n in conn.execute(select(o.c.order_id)).scalars()}
+            methods = set(conn.execute(select(m.c.access_method)).scalars())
+            card_offers = set(conn.execute(select(line.c.fk_offer_id).where(
+                line.c.fk_order_part_id.in_([int(n) for n in CREDIT_CARD]))).scalars())
+            offer_methods = set(conn.execute(
+                select(m.c.access_method).join(acc, acc.c.fk_method_id == m.c.method_id)
+                .where(acc.c.fk_offer_id.in_(card_offers))).scalars())
+            invoice_on_card_offers = conn.execute(select(func.count()).select_from(
+                line.join(trx, trx.c.fk_order_part_id == line.c.fk_order_part_id)
+                .join(m, m.c.method_id == trx.c.fk_method_id))
+                .where(line.c.fk_offer_id.in_(card_offers),
+                       m.c.access_method == "invoice.method")).scalar()
     finally:
         engine.dispose()
-    assert CREDIT_CARD <= stored and methods == {"invoice.method", "creditcard.method"}
-    read = set(openolat_db.read(db_url).frame["booking_number"])
-    assert not CREDIT_CARD & read and read == stored - CREDIT_CARD
+    assert CREDIT_CARD <= stored and methods == {"invoice.method", "checkout.method"}
+    assert offer_methods == methods and invoice_on_card_offers > 0  # paid both ways
+    f = openolat_db.read(db_url).frame.set_index("booking_number")
+    assert set(f.index) == stored
+    assert (f.loc[sorted(CREDIT_CARD), "payment_method"] == "checkout.method").all()
+    others = f.drop(index=sorted(CREDIT_CARD))
+    assert (others["payment_method"] == "invoice.method").all()
+
+
+def _add_order(conn, order_id, offer_id, method_id, identity, address, created, status="PAYED",
+               price=Decimal("100.00")):
+    """One booking order as OpenOlat writes it: ``ACOrderDAO.createOrder`` (creationdate =
+    lastmodified = now, the orderer), one part and one line at pos 0 with the offer's price
+    (``addOrderPart``, ``addOrderLine``), and — unless ``method_id`` is None — the payment's
+    ``ACTransactionDAO.createTransaction(order, part, method)``."""
+    conn.execute(T.o_ac_order.insert().values(
+        order_id=order_id, version=0, creationdate=created, lastmodified=created, is_valid=True,
+        total_lines_amount=price, total_lines_currency_code="CHF", total_amount=price,
+        total_currency_code="CHF", order_status=status, fk_delivery_id=identity,
+        fk_billing_address=address))
+    conn.execute(T.o_ac_order_part.insert().values(
+        order_part_id=order_id, version=0, pos=0, creationdate=created, total_lines_amount=price,
+        total_lines_currency_code="CHF", total_amount=price, total_currency_code="CHF",
+        fk_order_id=order_id))
+    conn.execute(T.o_ac_order_line.insert().values(
+        order_item_id=order_id, version=0, pos=0, creationdate=created, unit_price_amount=price,
+        unit_price_currency_code="CHF", total_amount=price, total_currency_code="CHF",
+        fk_order_part_id=order_id, fk_offer_id=offer_id))
+    if method_id is not None:
+        conn.execute(T.o_ac_transaction.insert().values(
+            transaction_id=order_id, version=0, creationdate=created, trx_status="SUCCESS",
+            amount_amount=price, amount_currency_code="CHF", fk_order_part_id=order_id,
+            fk_order_id=order_id, fk_method_id=method_id))
+
+
+def test_payment_method_is_the_transactions_and_the_offer_only_without_one(db_url):
+    """A PayPal-only offer's order is not read but counted; an order of an invoice offer
+    without a transaction is an invoice order; a transaction whose method is unknown is
+    never taken for an invoice."""
+    o, line, acc, m = T.o_ac_order, T.o_ac_order_line, T.o_ac_offer_access, T.o_ac_method
+    engine = _engine(db_url)
+    ids = [990001, 990002, 990003]
+    try:
+        with engine.begin() as conn:
+            first = conn.execute(select(o.c.order_id, o.c.fk_delivery_id, o.c.fk_billing_address,
+                                        line.c.fk_offer_id)
+                                 .join(line, line.c.fk_order_part_id == o.c.order_id)
+                                 .order_by(o.c.order_id).limit(1)).one()
+            offer = conn.execute(select(T.o_ac_offer).where(
+                T.o_ac_offer.c.offer_id == first.fk_offer_id)).mappings().one()
+            invoice = conn.execute(select(m.c.method_id).where(
+                m.c.access_method == "invoice.method")).scalar()
+            conn.execute(m.insert().values(method_id=90, access_method="paypal.method", version=0,
+                                           is_valid=True, is_enabled=True))
+            conn.execute(T.o_ac_offer.insert().values(
+                {**offer, "offer_id": 9901, "offer_label": "PayPal only"}))
+            conn.execute(acc.insert().values(offer_method_id=9901, version=0, is_valid=True,
+                                             fk_offer_id=9901, fk_method_id=90))
+            when = dt.datetime(2026, 10, 2, 9, 30)
+            args = (first.fk_delivery_id, first.fk_billing_address, when)
+            _add_order(conn, ids[0], 9901, 90, *args)  # PayPal-only offer, paid by PayPal
+            _add_order(conn, ids[1], first.fk_offer_id, None, *args)  # no transaction
+            _add_order(conn, ids[2], first.fk_offer_id, 12345, *args)  # no such method
+        ex = openolat_db.read(db_url)
+        f = ex.frame.set_index("booking_number")
+        assert str(ids[0]) not in f.index
+        assert ex.notes == ("1 booking orders of offers without the invoice method, paid "
+                            "otherwise, not read (OpenOlat's export lists them)",)
+        assert f.loc[str(ids[1]), "payment_method"] == "invoice.method"
+        assert f.loc[str(ids[2]), "payment_method"] == f"unknown method (transaction {ids[2]})"
+        parsed, _ = parse_booking_orders(ex.frame)
+        assert not parsed.loc[parsed["booking_number"] == str(ids[2]), "payment_method"] \
+            .str.lower().isin(INVOICE_METHODS).any()
+        assert invoice is not None
+    finally:
+        with engine.begin() as conn:
+            for t, col in ((T.o_ac_transaction, "fk_order_id"), (T.o_ac_order_line,
+                           "fk_order_part_id"), (T.o_ac_order_part, "fk_order_id"),
+                           (T.o_ac_order, "order_id")):
+                conn.execute(t.delete().where(t.c[col].in_(ids)))
+            conn.execute(acc.delete().where(acc.c.offer_method_id == 9901))
+            conn.execute(T.o_ac_offer.delete().where(T.o_ac_offer.c.offer_id == 9901))
+            conn.execute(m.delete().where(m.c.method_id == 90))
+        engine.dispose()
+
+
+def test_orderer_is_the_nickname_and_the_institutional_identifier(sqlite_url):
+    """"Benutzername" is ``o_user.u_nickname`` (the login ``o_bs_identity.name`` is not shown
+    in OpenOlat's export); the institutional identifier goes to the field the export's
+    "Institutionsnummer (Matrikelnummer)" maps to."""
+    o, ident, usr = T.o_ac_order, T.o_bs_identity, T.o_user
+    engine = _engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            order_id, login, nick, user_id, inst = conn.execute(
+                select(o.c.order_id, ident.c.name, usr.c.u_nickname, usr.c.user_id,
+                       usr.c.u_institutionaluseridentifier)
+                .join(ident, ident.c.id == o.c.fk_delivery_id)
+                .join(usr, usr.c.fk_identity == ident.c.id)
+                .order_by(o.c.order_id).limit(1)).one()
+        with engine.begin() as conn:
+            conn.execute(update(usr).where(usr.c.user_id == user_id)
+                         .values(u_institutionaluseridentifier="S-4711"))
+        try:
+            row = openolat_db.read(sqlite_url).frame.set_index("booking_number") \
+                .loc[str(order_id)]
+        finally:
+            with engine.begin() as conn:
+                conn.execute(update(usr).where(usr.c.user_id == user_id)
+                             .values(u_institutionaluseridentifier=inst))
+    finally:
+        engine.dispose()
+    assert login != nick
+    assert row["orderer_username"] == nick and row["orderer_institutional_id"] == "S-4711"
+    assert row["orderer_username"] == CSV.set_index("booking_number").loc[
+        str(order_id), "orderer_username"]
+
+
+def test_orders_the_export_leaves_out_are_read_and_counted(sqlite_url):
+    """OpenOlat's export shows only orders with a billing address, a curriculum element with
+    an organisation and an orderer user; the source reads the others too (validation reports
+    what is missing) and says how many there are."""
+    o = T.o_ac_order
+    engine = _engine(sqlite_url)
+    try:
+        with engine.connect() as conn:
+            target, address = conn.execute(select(o.c.order_id, o.c.fk_billing_address)
+                                           .order_by(o.c.order_id).limit(1)).one()
+        with engine.begin() as conn:
+            conn.execute(update(o).where(o.c.order_id == target).values(fk_billing_address=None))
+        try:
+            ex = openolat_db.read(sqlite_url)
+        finally:
+            with engine.begin() as conn:
+                conn.execute(update(o).where(o.c.order_id == target)
+                             .values(fk_billing_address=address))
+    finally:
+        engine.dispose()
+    assert ex.rows == 239 and ex.notes == (
+        "1 booking orders read without a billing address, which OpenOlat's export leaves out",)
+    _, problems = job.validate(ex)
+    mine = problems.loc[problems["booking_number"] == str(target)]
+    assert mine[["column", "reason"]].values.tolist() == [["billing_address_id", "REQUIRED"]]
+    assert openolat_db.read(sqlite_url).notes == ()
 
 
 def test_since_reads_only_new_or_modified_orders(db_url):
@@ -201,10 +359,10 @@ def test_since_reads_only_new_or_modified_orders(db_url):
             middle = dt.datetime(2026, 10, 1, 12, 0)
             expected_middle = {str(n) for n, c, m in conn.execute(
                 select(o.c.order_id, o.c.creationdate, o.c.lastmodified))
-                if (c > middle or m > middle) and str(n) not in CREDIT_CARD}
+                if c > middle or m > middle}
         assert openolat_db.read(db_url, since=latest).rows == 0
         got = set(openolat_db.read(db_url, since=middle).frame["booking_number"])
-        assert got == expected_middle and 0 < len(got) < 236
+        assert got == expected_middle and 0 < len(got) < 239
         with engine.begin() as conn:
             conn.execute(update(o).where(o.c.order_id == target)
                          .values(lastmodified=latest + dt.timedelta(hours=1)))
@@ -325,7 +483,7 @@ def test_unknown_dialect_or_driver(url, words):
 def test_run_from_database_delivers_a_reconciled_workbook(run, sqlite_url):
     result = run(source=sqlite_url)
     manifest = result.rendered.manifest
-    assert result.rows_read == manifest["rows_read"] == 236
+    assert result.rows_read == manifest["rows_read"] == 239
     assert manifest["rows_read"] == (manifest["rows_billed"] + manifest["rows_rejected"]
                                      + manifest["rows_not_billable"]
                                      + manifest["rows_already_billed"])
@@ -333,4 +491,148 @@ def test_run_from_database_delivers_a_reconciled_workbook(run, sqlite_url):
     assert result.source.endswith(" o_ac_order")
     assert result.delivery.workbook.is_file() and result.delivery.workbook.suffix == ".xlsx"
     delivered = json.loads(result.delivery.manifest.read_text(encoding="utf-8"))
-    assert delivered["rows_read"] == 236 and delivered["run"] == result.run_id
+    assert delivered["rows_read"] == 239 and delivered["run"] == result.run_id
+    not_invoice = result.billing.problems.loc[
+        result.billing.problems["reason"] == "NOT_INVOICE_METHOD"]
+    assert set(not_invoice["booking_number"]) == CREDIT_CARD  # counted, not billed
+    assert not set(result.billing.lines["booking_number"]) & CREDIT_CARD
+
+
+# ------------------------------------------------------------------------------------------
+# Incremental runs: edits that leave lastmodified as it was
+# ------------------------------------------------------------------------------------------
+
+
+def test_since_with_recheck_reads_a_silently_edited_order(db_url):
+    """OpenOlat's price edit (PriceEditController → acService.updateOrder → DBImpl.updateObject)
+    leaves ``lastmodified``: ``since`` alone misses the order, ``recheck`` reads it."""
+    o = T.o_ac_order
+    engine = _engine(db_url)
+    try:
+        with engine.connect() as conn:
+            latest = conn.execute(select(func.max(o.c.lastmodified))).scalar()
+            target, old = conn.execute(select(o.c.order_id, o.c.total_amount)
+                                       .order_by(o.c.order_id).limit(1)).one()
+        with engine.begin() as conn:
+            conn.execute(update(o).where(o.c.order_id == target)
+                         .values(total_amount=old + Decimal("10")))
+        try:
+            assert openolat_db.read(db_url, since=latest).rows == 0
+            ex = openolat_db.read(db_url, since=latest, recheck=(str(target), "not-a-number"))
+            assert ex.frame["booking_number"].tolist() == [str(target)]
+            assert ex.frame.loc[0, "price"].endswith(f"\u00a0{old + Decimal('10'):.2f}")
+            assert openolat_db.read(db_url, recheck=(str(target),)).rows == 239  # no since: all
+        finally:
+            with engine.begin() as conn:
+                conn.execute(update(o).where(o.c.order_id == target).values(total_amount=old))
+    finally:
+        engine.dispose()
+
+
+def test_incremental_final_run_credits_and_reinvoices_a_silent_price_edit(prefect_harness,
+                                                                         tmp_path):
+    """Two incremental final runs of the flow; between them the price of a billed order is
+    changed the way OpenOlat's edit writes it (``UPDATE`` of ``total_amount`` only,
+    ``lastmodified`` untouched): the second run credits its invoice and bills it again."""
+    from conftest import INVOICE_DATE
+    from flows import state_store
+    from flows.billing_run import billing_run
+
+    url = f"sqlite:///{tmp_path / 'openolat.db'}"
+    loader.load(url)
+    state = str(tmp_path / "state.sqlite")
+    args = dict(source=url, config=str(SAMPLE), outbox=str(tmp_path / "outbox"), state=state,
+                invoice_date=INVOICE_DATE, draft=False, incremental=True, return_state=True)
+    first = billing_run(**args)
+    assert first.is_completed(), first.message
+    assert first.result()["rows_read"] == 239 and first.result()["credit_notes"] == 0
+
+    store = state_store.open_store(state)
+    with store.connect() as conn:
+        code = state_store.runs(conn, "final")[0]["financial_company"]
+        billed = state_store.active_billed(conn, code)
+        read_at = state_store.last_read_at(conn, code, job.public_location(url))
+    price = billed.loc[billed["charge_type"] == "price"].sort_values("booking_number").iloc[0]
+    target, old_invoice = int(price["booking_number"]), price["invoice_number"]
+    o = T.o_ac_order
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            before = conn.execute(select(o.c.lastmodified, o.c.total_amount)
+                                  .where(o.c.order_id == target)).one()
+            conn.execute(update(o).where(o.c.order_id == target)
+                         .values(total_amount=before.total_amount + Decimal("10")))
+            after = conn.execute(select(o.c.lastmodified).where(o.c.order_id == target)).scalar()
+    finally:
+        engine.dispose()
+    assert after == before.lastmodified
+    # a cancelled order without a fee gets one (CancellationFeeEditController), silently too
+    cancelled = 187837
+    engine = _engine(url)
+    try:
+        with engine.begin() as conn:
+            row = conn.execute(select(o.c.order_status, o.c.cancellation_fee_amount,
+                                      o.c.total_currency_code, o.c.lastmodified)
+                               .where(o.c.order_id == cancelled)).one()
+            conn.execute(update(o).where(o.c.order_id == cancelled).values(
+                cancellation_fee_amount=Decimal("50.00"),
+                cancellation_fee_currency_code=row.total_currency_code))
+    finally:
+        engine.dispose()
+    assert row.order_status == "CANCELED" and row.cancellation_fee_amount is None
+    assert str(cancelled) not in set(billed["booking_number"])
+    plain = set(openolat_db.read(url, since=read_at).frame["booking_number"])
+    assert not {str(target), str(cancelled)} & plain  # lastmodified alone would miss both
+
+    second = billing_run(**args)
+    assert second.is_completed(), second.message
+    summary = second.result()
+    assert summary["credit_notes"] == 1 and summary["invoices"] >= 1
+    statuses = set(openolat_db.read(url, recheck_statuses=("CANCELED",)).frame.loc[
+        lambda f: f["booking_status"] == "CANCELED", "booking_number"])
+    assert summary["rows_read"] == len(plain | set(billed["booking_number"]) | statuses)
+    assert summary["rows_read"] == (summary["rows_billed"] + summary["rows_rejected"]
+                                    + summary["rows_not_billable"]
+                                    + summary["rows_already_billed"])
+    with store.connect() as conn:
+        now = state_store.active_billed(conn, code).set_index("booking_number")
+        status = conn.execute(text("SELECT status FROM invoices WHERE financial_company = :c "
+                                   "AND invoice_number = :n"),
+                              {"c": code, "n": old_invoice}).scalar()
+    assert status == "credited"
+    assert now.loc[str(target), "invoice_number"] != old_invoice
+    from transforms.currencies import EXPONENTS
+    ten = 10 * 10 ** EXPONENTS[price["currency"]]  # 10 in minor units
+    assert now.loc[str(target), "amount"] == price["amount"] + ten
+    assert now.loc[str(cancelled), ["charge_type", "amount"]].tolist() == ["fee", 5000]
+
+
+def test_incremental_window_starts_at_the_earlier_of_read_time_and_cutoff(tmp_path):
+    """Orders created after the last run's cutoff were left for a later run: the next read
+    starts at the end of the cutoff day when that is earlier than the read time."""
+    from flows import incremental, state_store
+
+    store = state_store.open_store(str(tmp_path / "state.sqlite"))
+    assert incremental.window(store, ["100"], "sqlite:///x.db") == (None, (), ())
+    read_at = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.timezone.utc)
+    with store.connect() as conn:
+        for rid, loc, status in (("R1", "sqlite:///x.db", "delivered"),
+                                 ("R2", "sqlite:///other.db", "delivered"),
+                                 ("R3", "sqlite:///x.db", "pending")):
+            state_store.record_run(conn, rid, "100", "final", status, "2026-10-31", {
+                "location": loc, "read_at": read_at.isoformat(), "cutoff_date": "2026-10-31"})
+        state_store.record_billed(conn, "100", "R1", pd.DataFrame({
+            "booking_number": ["104212", "99"], "invoice_number": ["RE-1", "RE-1"],
+            "content_hash": ["h", "h"], "charge_type": ["price", "fee"], "amount": [100, 5],
+            "currency": ["CHF", "CHF"], "booking_row": ["{}", "{}"]}))
+    since, recheck, statuses = incremental.window(store, ["100"], "sqlite:///x.db")
+    assert since == dt.datetime(2026, 10, 31, 23, 59, 59, 999999)  # before 2 Nov (local)
+    assert recheck == ("104212", "99") and statuses == ("CANCELED",)
+    assert incremental.window(store, ["100", "200"], "sqlite:///x.db") == (None, (), ())
+    with store.connect() as conn:
+        state_store.record_run(conn, "R4", "100", "final", "delivered", "2026-12-31", {
+            "location": "sqlite:///x.db", "read_at": "2026-12-01T10:00:00+00:00",
+            "cutoff_date": "2027-01-31"})
+    since, _, _ = incremental.window(store, ["100"], "sqlite:///x.db")
+    local = dt.datetime(2026, 12, 1, 10, 0, tzinfo=dt.timezone.utc).astimezone()
+    assert since == local.replace(tzinfo=None)  # the read time, earlier than that cutoff

@@ -33,6 +33,7 @@ class Extract:
     ignored_columns: tuple[str, ...] = ()
     location: str | None = None  # where it was read from, password hidden (set by job.extract)
     read_at: str | None = None  # UTC time the read began (ISO), for incremental database runs
+    notes: tuple[str, ...] = ()  # what the source says about what it read (the run log shows it)
 
 
 def read_file(location: str, kind: str) -> tuple[str, bytes]:

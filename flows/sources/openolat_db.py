@@ -1,6 +1,6 @@
 """Booking orders straight from OpenOlat's database (PostgreSQL, MariaDB/MySQL; SQLite in tests).
 
-``read(url, since=None)`` runs ONE query over OpenOlat's own tables
+``read(url, since=None, recheck=())`` runs ONE query (and a count) over OpenOlat's own tables
 (shared/openolat-booking-orders.md §2) and returns the same text frame as the CSV source: the
 canonical column ids, every cell text, ``source`` and ``source_row``. Parsing and validation
 are then the same for every source.
@@ -9,9 +9,20 @@ What the query does, and why:
 
 * one row per ``o_ac_order`` (the booking number), in ``order_id`` order; ``source_row`` is the
   1-based position in that order, ``source`` the URL without its password plus the table;
-* only orders whose offer is linked (``o_ac_offer_access``) to the invoice method
-  ``o_ac_method.access_method = 'invoice.method'`` — an ``EXISTS`` test, so an offer with
-  several accesses never doubles a row;
+* how an order was paid is the method of its own transaction (``o_ac_transaction.fk_method_id``,
+  the latest one if there are several), as OpenOlat's accounting query
+  (``CurriculumAccountingDAO.bookingOrders``) takes it; only an order without a transaction
+  falls back to its offer: ``invoice.method`` when the offer is linked (``o_ac_offer_access``)
+  to the invoice method. ``payment_method`` is that method's ``access_method``
+  (``invoice.method``, ``paypal.method``, ``checkout.method``, …), so an order paid by PayPal
+  or card on a two-method offer is read and billing reports it as not billable ("not paid by
+  invoice") — it is counted, never invoiced;
+* which orders are read: those whose offer offers the invoice method or whose transaction used
+  it — an ``EXISTS`` test, so an offer with several accesses never doubles a row. Orders of
+  offers without the invoice method, paid otherwise, are not billing's business; OpenOlat's
+  export lists them, so their number is reported (:attr:`Extract.notes`), as is the number of
+  orders read that the export leaves out (it shows only orders with a billing address, a
+  curriculum element whose curriculum has an organisation, and an orderer user);
 * the order's first line (lowest ``order_item_id``; OpenOlat writes one part with one line)
   gives the offer, its cost center and — through ``o_cur_curriculum_element.fk_resource =
   o_ac_offer.fk_resource_id``, as OpenOlat's own export joins — the implementation and product;
@@ -26,10 +37,15 @@ What the query does, and why:
   minor unit are never dropped, so parsing flags them;
 * dates (order date = ``creationdate``, service period = ``c_begin``/``c_end``) as
   ``YYYY-MM-DD``; booking and implementation status as stored (``PAYED``, ``finished``);
-  ``payment_method`` is ``invoice.method``;
+* the orderer's user name is ``o_user.u_nickname`` and the institutional identifier
+  ``u_institutionaluseridentifier``, the fields OpenOlat's export shows as "Benutzername" and
+  "Institutionsnummer (Matrikelnummer)" (``o_bs_identity.name`` is the login, not shown);
 * ``since`` (incremental runs): only orders with ``creationdate > since`` or
-  ``lastmodified > since``, as a bound parameter. OpenOlat stores local time without a zone; an
-  aware ``since`` is converted to this machine's local time first;
+  ``lastmodified > since``, as a bound parameter, plus every order in ``recheck`` or in a
+  status of ``recheck_statuses`` whatever its dates (see :mod:`flows.incremental`:
+  ``lastmodified`` does not move on most edits). OpenOlat
+  stores local time without a zone; an aware ``since`` is converted to this machine's local
+  time first;
 * implementation type and format are the identifiers of ``o_cur_element_type`` and
   ``o_re_educational_type`` (``fk_educational_type``), as in OpenOlat's export;
 * the checksum is sha256 over the frame's text without ``source``: the same orders give the same
@@ -129,6 +145,8 @@ o_ac_offer = _t("o_ac_offer", ("offer_id", _ID), ("offer_label", _S), ("fk_resou
                 ("fk_cost_center", _ID))
 o_ac_offer_access = _t("o_ac_offer_access", ("fk_offer_id", _ID), ("fk_method_id", _ID))
 o_ac_method = _t("o_ac_method", ("method_id", _ID), ("access_method", _S))
+o_ac_transaction = _t("o_ac_transaction", ("transaction_id", _ID), ("fk_order_id", _ID),
+                      ("fk_method_id", _ID))
 o_ac_cost_center = _t("o_ac_cost_center", ("id", _ID), ("a_name", _S), ("a_account", _S))
 o_ac_billing_address = _t(
     "o_ac_billing_address", ("id", _ID), ("a_identifier", _S), ("a_name_line_1", _S),
@@ -147,12 +165,14 @@ o_cur_element_type = _t("o_cur_element_type", ("id", _ID), ("c_identifier", _S))
 o_org_organisation = _t("o_org_organisation", ("id", _ID), ("o_identifier", _S),
                         ("o_displayname", _S))
 o_bs_identity = _t("o_bs_identity", ("id", _ID), ("name", _S))
-o_user = _t("o_user", ("fk_identity", _ID), ("u_firstname", _S), ("u_lastname", _S),
-            ("u_email", _S), ("u_institutionaluseridentifier", _S))
+o_user = _t("o_user", ("user_id", _ID), ("fk_identity", _ID), ("u_firstname", _S),
+            ("u_lastname", _S), ("u_email", _S), ("u_nickname", _S),
+            ("u_institutionaluseridentifier", _S))
 
 #: every table the query reads; a database lacking one is not (this version of) OpenOlat
 TABLES = (ORDER_TABLE, "o_ac_order_part", "o_ac_order_line", "o_ac_offer", "o_ac_offer_access",
-          "o_ac_method", "o_ac_cost_center", "o_ac_billing_address", "o_cur_curriculum",
+          "o_ac_method", "o_ac_transaction", "o_ac_cost_center", "o_ac_billing_address",
+          "o_cur_curriculum",
           "o_cur_curriculum_element", "o_cur_element_type", "o_re_educational_type",
           "o_org_organisation",
           "o_bs_identity", "o_user")
@@ -171,14 +191,16 @@ COLUMNS = (
 DATE_COLUMNS = ("service_begin", "service_end", "order_date")
 
 
-def booking_orders_query(since: dt.datetime | None = None):
-    """The one SELECT: one row per invoice-method booking order, ordered by ``order_id``."""
+def _joined():
+    """The orders with their first line's offer and everything after it outer-joined, and
+    the three expressions that decide what is read: ``paid_by`` (the method of the order's
+    latest transaction), that transaction's id and ``offers_invoice`` (the offer offers the
+    invoice method)."""
     o, part, line, offer = o_ac_order, o_ac_order_part, o_ac_order_line, o_ac_offer
     ce, cur, et, cc = (o_cur_curriculum_element, o_cur_curriculum, o_cur_element_type,
                        o_ac_cost_center)
     ba, ident, usr = o_ac_billing_address, o_bs_identity, o_user
     org_p = o_org_organisation.alias("product_org")
-    org_b = o_org_organisation.alias("billing_org")
     access, method, edu = o_ac_offer_access, o_ac_method, o_re_educational_type
 
     first_line = (
@@ -187,7 +209,14 @@ def booking_orders_query(since: dt.datetime | None = None):
         .select_from(part.join(line, line.c.fk_order_part_id == part.c.order_part_id))
         .group_by(part.c.fk_order_id)
         .subquery("first_line"))
-    is_invoice = exists().where(
+    trx = o_ac_transaction
+    last_trx = (
+        select(trx.c.fk_order_id.label("order_id"),
+               func.max(trx.c.transaction_id).label("transaction_id"))
+        .group_by(trx.c.fk_order_id)
+        .subquery("last_trx"))
+    trx_method = method.alias("trx_method")
+    offers_invoice = exists().where(
         access.c.fk_offer_id == offer.c.offer_id,
         method.c.method_id == access.c.fk_method_id,
         method.c.access_method == bindparam("access_method", INVOICE_METHOD))
@@ -203,13 +232,40 @@ def booking_orders_query(since: dt.datetime | None = None):
         .outerjoin(cur, cur.c.id == ce.c.fk_curriculum)
         .outerjoin(org_p, org_p.c.id == cur.c.fk_organisation)
         .outerjoin(ba, ba.c.id == o.c.fk_billing_address)
-        .outerjoin(org_b, org_b.c.id == ba.c.fk_organisation)
         .outerjoin(ident, ident.c.id == o.c.fk_delivery_id)
         .outerjoin(usr, usr.c.fk_identity == ident.c.id)
+        .outerjoin(last_trx, last_trx.c.order_id == o.c.order_id)
+        .outerjoin(trx, trx.c.transaction_id == last_trx.c.transaction_id)
+        .outerjoin(trx_method, trx_method.c.method_id == trx.c.fk_method_id)
     )
+    return joined, trx_method.c.access_method, last_trx.c.transaction_id, offers_invoice, dict(
+        ba=ba, org_p=org_p, usr=usr)
+
+
+def _read_population(paid_by, offers_invoice):
+    """Orders that are, or could be taken for, invoice orders: their offer offers the
+    invoice method, or their transaction used it."""
+    return or_(offers_invoice, paid_by == bindparam("paid_by", INVOICE_METHOD))
+
+
+def booking_orders_query(since: dt.datetime | None = None, recheck=(), recheck_statuses=()):
+    """The one SELECT: one row per booking order of an invoice-method offer (or paid by
+    invoice), ordered by ``order_id``."""
+    o, offer = o_ac_order, o_ac_offer
+    ce, cur, et, cc = (o_cur_curriculum_element, o_cur_curriculum, o_cur_element_type,
+                       o_ac_cost_center)
+    edu = o_re_educational_type
+    joined, paid_by, trx_id, offers_invoice, t = _joined()
+    ba, org_p, usr = t["ba"], t["org_p"], t["usr"]
+    org_b = o_org_organisation.alias("billing_org")
+    joined = joined.outerjoin(org_b, org_b.c.id == ba.c.fk_organisation)
     stmt = (
         select(
-            ident.c.name.label("orderer_username"),
+            paid_by.label("paid_by"),
+            trx_id.label("transaction_id"),
+            offers_invoice.label("offers_invoice"),
+            usr.c.user_id.label("user_id"),
+            usr.c.u_nickname.label("orderer_username"),
             usr.c.u_firstname.label("orderer_first_name"),
             usr.c.u_lastname.label("orderer_last_name"),
             usr.c.u_email.label("orderer_email"),
@@ -254,13 +310,61 @@ def booking_orders_query(since: dt.datetime | None = None):
             org_b.c.o_displayname.label("billing_org_name"),
         )
         .select_from(joined)
-        .where(is_invoice)
+        .where(_read_population(paid_by, offers_invoice))
         .order_by(o.c.order_id)
     )
     if since is not None:
         after = bindparam("since", since, type_=DateTime)
-        stmt = stmt.where(or_(o.c.creationdate > after, o.c.lastmodified > after))
+        changed = [o.c.creationdate > after, o.c.lastmodified > after]
+        ids = sorted({int(n) for n in recheck if str(n).strip().isdigit()})
+        if ids:  # inline integers: no limit on the number of bound parameters
+            changed.append(o.c.order_id.in_(
+                bindparam("recheck", ids, expanding=True, literal_execute=True)))
+        if recheck_statuses:
+            changed.append(o.c.order_status.in_(
+                bindparam("recheck_statuses", list(recheck_statuses), expanding=True)))
+        stmt = stmt.where(or_(*changed))
     return stmt
+
+
+def left_out_query():
+    """How many orders OpenOlat's export lists that the source does not read: orders with a
+    billing address, a curriculum element of a curriculum with an organisation and an
+    orderer user, outside :func:`_read_population` (offers without the invoice method, paid
+    otherwise)."""
+    o = o_ac_order
+    joined, paid_by, _, offers_invoice, t = _joined()
+    return (select(func.count(func.distinct(o.c.order_id)))
+            .select_from(joined)
+            .where(t["ba"].c.id.is_not(None), t["org_p"].c.id.is_not(None),
+                   t["usr"].c.user_id.is_not(None),
+                   ~_read_population(paid_by, offers_invoice)))
+
+
+def payment_method(row) -> str:
+    """The order's own payment method: its transaction's; an order without a transaction
+    is an invoice order when its offer offers the invoice method. A transaction whose method
+    row is missing gives a text that is no invoice method, so it is never invoiced."""
+    if row["transaction_id"] is not None:
+        return row["paid_by"] or f"unknown method (transaction {row['transaction_id']})"
+    return INVOICE_METHOD if row["offers_invoice"] else ""
+
+
+def population_notes(rows, left_out: int) -> tuple[str, ...]:
+    """The difference to OpenOlat's own export, as counts (shown in the run log)."""
+    notes = []
+    if left_out:
+        notes.append(f"{left_out} booking orders of offers without the invoice method, paid "
+                     "otherwise, not read (OpenOlat's export lists them)")
+    missing = {"a billing address": sum(r["billing_address_id"] is None for r in rows),
+               "a curriculum element with an organisation":
+                   sum(r["product_org_id"] is None for r in rows),
+               "an orderer user": sum(r["user_id"] is None for r in rows)}
+    for what, n in missing.items():
+        if n:
+            notes.append(f"{n} booking orders read without {what}, which OpenOlat's export "
+                         "leaves out")
+    return tuple(notes)
 
 
 # ------------------------------------------------------------------------------------------
@@ -314,7 +418,7 @@ def _frame(rows, source: str) -> pd.DataFrame:
             elif c == "cancellation_fee":
                 cols[c].append(amount_text(r["fee_amount"], r["fee_currency"]))
             elif c == "payment_method":
-                cols[c].append(INVOICE_METHOD)
+                cols[c].append(payment_method(r))
             elif c in DATE_COLUMNS:
                 cols[c].append(_date_text(r[c]))
             else:
@@ -449,8 +553,11 @@ def _since_param(since) -> dt.datetime | None:
 # ------------------------------------------------------------------------------------------
 
 
-def read(location: str, since: dt.datetime | None = None) -> Extract:
-    """Invoice-method booking orders from an OpenOlat database at a SQLAlchemy URL."""
+def read(location: str, since: dt.datetime | None = None, recheck=(),
+         recheck_statuses=()) -> Extract:
+    """Booking orders of invoice-method offers from an OpenOlat database at a SQLAlchemy URL;
+    ``since``, ``recheck`` (booking numbers) and ``recheck_statuses`` (orders in these
+    statuses) for incremental runs: what is read whatever its dates."""
     try:
         url = make_url(str(location))
     except (sa_exc.ArgumentError, ValueError, TypeError):
@@ -477,8 +584,9 @@ def read(location: str, since: dt.datetime | None = None) -> Extract:
                 if missing:
                     raise SourceError(shown, f"the database has no table {', '.join(missing)}: "
                                       "is this an OpenOlat 20 database with booking orders?")
-                stmt = booking_orders_query(_since_param(since))
+                stmt = booking_orders_query(_since_param(since), recheck, recheck_statuses)
                 rows = conn.execute(stmt).mappings().all()
+                left_out = conn.execute(left_out_query()).scalar() or 0
             except sa_exc.DBAPIError as err:
                 if err.connection_invalidated:
                     raise SourceUnavailable(shown, "lost the connection while reading: "
@@ -493,4 +601,5 @@ def read(location: str, since: dt.datetime | None = None) -> Extract:
     finally:
         engine.dispose()
     frame = _frame(rows, source)
-    return Extract(frame, source, checksum(frame), len(frame))
+    return Extract(frame, source, checksum(frame), len(frame),
+                   notes=population_notes(rows, int(left_out)))

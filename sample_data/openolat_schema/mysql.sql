@@ -132,6 +132,19 @@ CREATE TABLE o_ac_order_part (
 	PRIMARY KEY (order_part_id)
 )ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
 
+CREATE TABLE o_ac_transaction (
+	transaction_id BIGINT NOT NULL, 
+	version INTEGER NOT NULL, 
+	creationdate DATETIME, 
+	trx_status VARCHAR(32) DEFAULT 'NEW', 
+	amount_amount DECIMAL(12, 4), 
+	amount_currency_code VARCHAR(3), 
+	fk_order_part_id BIGINT, 
+	fk_order_id BIGINT, 
+	fk_method_id BIGINT, 
+	PRIMARY KEY (transaction_id)
+)ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
+
 CREATE TABLE o_bs_identity (
 	id BIGINT NOT NULL, 
 	version INTEGER NOT NULL, 
@@ -151,6 +164,7 @@ CREATE TABLE o_cur_curriculum (
 	c_identifier VARCHAR(64), 
 	c_displayname VARCHAR(256) NOT NULL, 
 	c_status VARCHAR(32), 
+	fk_group BIGINT NOT NULL, 
 	fk_organisation BIGINT, 
 	PRIMARY KEY (id)
 )ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE utf8mb4_unicode_ci;
@@ -165,8 +179,9 @@ CREATE TABLE o_cur_curriculum_element (
 	c_begin DATETIME, 
 	c_end DATETIME, 
 	c_location VARCHAR(255), 
-	fk_curriculum BIGINT, 
+	fk_group BIGINT NOT NULL, 
 	fk_parent BIGINT, 
+	fk_curriculum BIGINT NOT NULL, 
 	fk_type BIGINT, 
 	fk_resource BIGINT, 
 	fk_educational_type BIGINT, 

@@ -2,13 +2,17 @@
 
 Only the tables and columns the booking-order query touches (shared/openolat-booking-orders.md
 §2, plus ``o_re_educational_type``: the implementation format, "Durchführungsformat", which
-OpenOlat's export reads through ``o_cur_curriculum_element.fk_educational_type``), with
+OpenOlat's export reads through ``o_cur_curriculum_element.fk_educational_type``, and
+``o_ac_transaction``: how an order was paid, one row per payment, as
+``ACTransactionDAO.createTransaction(order, part, method)`` writes it), with
 OpenOlat's column names, so one definition creates the same schema on PostgreSQL,
 MariaDB/MySQL and SQLite. The generated ``postgresql.sql``, ``mysql.sql`` and ``sqlite.sql``
 next to this file are for people to read; ``load_openolat_db.py --ddl`` rewrites them.
 
 Amounts follow OpenOlat: ``numeric`` without scale on PostgreSQL, ``decimal(12,4)`` on
-MariaDB/MySQL. SQLite has no exact decimal type, so amounts are stored as TEXT there and come
+MariaDB/MySQL. The NOT NULL keys are OpenOlat's (``setupDatabase.sql``):
+``o_cur_curriculum.fk_group``, ``o_cur_curriculum_element.fk_group`` and ``fk_curriculum``
+(the groups themselves, ``o_bs_group``, are not read, so not created). SQLite has no exact decimal type, so amounts are stored as TEXT there and come
 back as :class:`decimal.Decimal` (never through a float).
 
 >>> sorted(metadata.tables)[:3]
@@ -129,6 +133,7 @@ o_cur_curriculum = _table(
     Column("c_identifier", String(64)),
     Column("c_displayname", String(256), nullable=False),
     Column("c_status", String(32)),
+    Column("fk_group", BigInteger, nullable=False),
     _fk("fk_organisation"),
 )
 
@@ -143,8 +148,9 @@ o_cur_curriculum_element = _table(
     Column("c_begin", DateTime),
     Column("c_end", DateTime),
     Column("c_location", String(255)),
-    _fk("fk_curriculum"),
+    Column("fk_group", BigInteger, nullable=False),
     _fk("fk_parent"),
+    Column("fk_curriculum", BigInteger, nullable=False),
     _fk("fk_type"),
     _fk("fk_resource"),
     _fk("fk_educational_type"),
@@ -290,6 +296,19 @@ o_ac_order_line = _table(
     _fk("fk_offer_id"),
     Column("cancellation_fee_amount", Amount),
     Column("cancellation_currency_code", String(3)),
+)
+
+o_ac_transaction = _table(
+    "o_ac_transaction",
+    _id("transaction_id"),
+    Column("version", Integer, nullable=False),
+    Column("creationdate", DateTime),
+    Column("trx_status", String(32), server_default="NEW"),
+    Column("amount_amount", Amount),
+    Column("amount_currency_code", String(3)),
+    _fk("fk_order_part_id"),
+    _fk("fk_order_id"),
+    _fk("fk_method_id"),
 )
 
 #: creation order (alphabetical: like OpenOlat's scripts, no foreign keys inside CREATE TABLE)
