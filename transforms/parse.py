@@ -162,7 +162,7 @@ def _parse_amounts(raw: pd.DataFrame, price_format: str) -> dict[str, pd.DataFra
     texts = {c: _parse_money_texts(values) for c, (_, values) in read.items()}
     files, names = pd.factorize(raw["source"], use_na_sentinel=False)
     out = {}
-    for f in range(len(names)):
+    for f in range(max(len(names), 1)):  # an empty frame is one file without amounts
         rows = files == f if len(names) > 1 else slice(None)
         fmt = _file_format([(read[c][0][rows], texts[c]) for c in bo.MONEY_FIELDS],
                            price_format)
