@@ -362,3 +362,35 @@ def test_cancelled_order_is_billed_on_its_fee_when_its_price_is_unreadable(run, 
     rej = rejected_by_row(wb)
     assert set(rej) == {3}
     assert rej[3][0]["problem"] == problem_text(Reason.BAD_AMOUNT, "CHF 1.250,00")
+
+
+def test_price_format_setting_fixes_the_format_of_the_export(run, tmp_path, sample_config):
+    """price_format = "pointComma": an export in that format is billed as the detected one
+    is; the same export read as apostrophePoint bills nothing and names the expected form."""
+    import dataclasses
+    from decimal import Decimal
+
+    from test_price_formats import java_price
+
+    rows = [row_of(b) for b in ("187530", "188123", "188048")]
+    for r in rows:
+        for c in (ix("Preis"), ix("Stornogebühr")):
+            if r[c]:
+                currency, amount = r[c].split("\u00a0")
+                r[c] = java_price(Decimal(amount), currency, "pointComma")
+    src = write_csv(tmp_path / "komma.csv", rows)
+
+    def config(fmt):
+        return dataclasses.replace(sample_config, settings=dataclasses.replace(
+            sample_config.settings, price_format=fmt))
+
+    detected = counts(assert_balanced(run(source=src, outbox=tmp_path / "a"), 3))
+    fixed = counts(assert_balanced(run(source=src, config=config("pointComma"),
+                                       outbox=tmp_path / "b"), 3))
+    assert fixed == detected and fixed["billed"] == 3
+    wb = assert_balanced(run(source=src, config=config("apostrophePoint"),
+                             outbox=tmp_path / "c"), 3)
+    assert counts(wb)["rejected"] == 3
+    problems = {r["problem"] for r in sheet_rows(wb, REJECTED)}
+    assert problems == {problem_text(Reason.BAD_AMOUNT, "CHF 1'250.00"),
+                        problem_text(Reason.BAD_AMOUNT, "EUR 1'250.00")}

@@ -105,15 +105,15 @@ def _parse_money_texts(s: pd.Series) -> pd.DataFrame:
     parts = s.astype("str").str.extract(_MONEY_RE)
     cur = parts["cur"].fillna(parts["cur2"]).str.upper()
     fits = amounts.fits(parts["num"])
-    plain = pd.Series(fits != 0, index=s.index)
+    readable = pd.Series(fits != 0, index=s.index)
     known = currencies.is_known(cur)
     exps = currencies.exponents(cur.fillna(""))
     number = amounts.decimal_text(parts["num"], fits)
     minor, ok = money.to_minor(number.fillna(""), np.maximum(exps, 0))
     reason = pd.Series(None, index=s.index, dtype="object")
-    reason[~ok & plain.to_numpy() & known.to_numpy()] = Reason.TOO_MANY_DECIMALS.name
+    reason[~ok & readable.to_numpy() & known.to_numpy()] = Reason.TOO_MANY_DECIMALS.name
     reason[~known & cur.notna()] = Reason.UNKNOWN_CURRENCY.name
-    reason[parts["num"].isna() | ~plain | cur.isna()] = Reason.BAD_AMOUNT.name
+    reason[parts["num"].isna() | ~readable | cur.isna()] = Reason.BAD_AMOUNT.name
     reason[blank] = None
     good = reason.isna() & ~blank
     return pd.DataFrame({
@@ -160,7 +160,11 @@ def _parse_amounts(raw: pd.DataFrame, price_format: str) -> dict[str, pd.DataFra
     empty, not a reason to reject it."""
     read = {c: _distinct(raw[c]) for c in bo.MONEY_FIELDS}
     texts = {c: _parse_money_texts(values) for c, (_, values) in read.items()}
-    files, names = pd.factorize(raw["source"], use_na_sentinel=False)
+    src = raw["source"]
+    if len(src) == 0 or (src == src.iloc[0]).all():  # one file, as a source gives: no factorize
+        files, names = np.zeros(len(src), dtype=np.intp), src.iloc[:1]
+    else:
+        files, names = pd.factorize(src, use_na_sentinel=False)
     out = {}
     for f in range(max(len(names), 1)):  # an empty frame is one file without amounts
         rows = files == f if len(names) > 1 else slice(None)
@@ -171,11 +175,11 @@ def _parse_amounts(raw: pd.DataFrame, price_format: str) -> dict[str, pd.DataFra
             out.setdefault(c, []).append(part)
     out = {c: pd.concat(parts).loc[raw.index] if len(parts) > 1 else parts[0]
            for c, parts in out.items()}
-    status = raw["booking_status"].astype("str").str.strip()
-    codes, labels = _distinct(status)
-    canceled = _spread(labels.map(bo.STATUS_LABELS) == "CANCELED", codes, raw.index)
     price = out["price"]
-    left = canceled.to_numpy() & price["reason"].notna().to_numpy()
+    bad = np.flatnonzero(price["reason"].notna().to_numpy())  # few rows: look at their status
+    status = raw["booking_status"].iloc[bad].astype("str").str.strip().map(bo.STATUS_LABELS)
+    left = np.zeros(len(raw), dtype=bool)
+    left[bad[(status == "CANCELED").to_numpy(dtype=bool, na_value=False)]] = True
     if left.any():
         out["price"] = price.assign(reason=price["reason"].where(~left, None),
                                     detail=price["detail"].where(~left, None))
