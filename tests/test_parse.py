@@ -107,6 +107,9 @@ def test_one_row_with_several_bad_cells_reports_each():
     ("1250.00 CHF", 125000, "CHF"),
     ("chf 7", 700, "CHF"),
     ("BHD 1.234", 1234, "BHD"),
+    ("BHD 1.250", 1250, "BHD"),  # three decimals in a currency that has three
+    ("CHF 0.250", 25, "CHF"),  # no thousands group starts with 0
+    ("CHF 1250.000", 125000, "CHF"),
     ("KWD 10", 10000, "KWD"),
     ("CHF\u00a01'250.00", 125000, "CHF"),  # PriceAmountFormat (transforms.amounts)
     ("CHF 1,250.00", 125000, "CHF"),
@@ -125,6 +128,8 @@ def test_money_text_to_minor_units(text, minor, currency):
 @pytest.mark.parametrize("text,reason,detail", [
     ("CHF 12.345", "TOO_MANY_DECIMALS", "CHF"),  # never rounded to 12.35
     ("JPY 150000.5", "TOO_MANY_DECIMALS", "JPY"),
+    ("CHF 1.250", "TOO_MANY_DECIMALS", "CHF"),  # 1250 without decimals? never read as 1.25
+    ("JPY 12.500", "TOO_MANY_DECIMALS", "JPY"),
     ("XYZ 10.00", "UNKNOWN_CURRENCY", None),
     # a bad amount is explained with 1250.00 in the file's format (none readable here)
     ("12.50", "BAD_AMOUNT", "CHF 1'250.00"),  # no currency

@@ -238,6 +238,14 @@ def test_the_company_setting_fixes_the_format(text, fmt):
     assert 100 not in set(good["booking_number"].astype(int))
 
 
+@pytest.mark.parametrize("fmt", [amounts.DETECT, *amounts.NAMES])
+@pytest.mark.parametrize("others", [[], ["CHF 1.250,00"], ["CHF 12.50", "CHF 1250.00"]])
+def test_1_250_is_never_read_as_1_25(fmt, others):
+    good, problems = parse_booking_orders(frame(["CHF 1.250", "JPY 1.250", *others]), fmt)
+    assert {"100", "101"} <= set(problems["booking_number"])
+    assert not {"100", "101"} & set(good["booking_number"])
+
+
 def test_each_file_of_a_frame_has_its_own_format():
     raw = pd.concat([frame([f"CHF{NBSP}1.250,00", f"CHF{NBSP}1.250"], source="a.csv"),
                      frame([f"CHF{NBSP}1'250.00"], source="b.csv")], ignore_index=True)

@@ -23,8 +23,15 @@ read as before (any number of decimals, checked against the currency later; the 
 source writes it too). Under these rules a text that fits several formats has the same value
 in each (two decimals fix the decimal separator; a text without a grouping character is the
 same number everywhere), so the choice of format can reject a text but never change its
-amount: ``1.250,00`` is 1250.00 or rejected, never 1.25. A text without two decimals after
-a comma or with a misplaced group (``1,250``, ``1250,00``, ``1'25.00``) fits no format.
+amount: ``1.250,00`` is 1250.00 or rejected, never 1.25.
+
+Texts no format of OpenOlat writes fit no format and are rejected, never guessed: ``1,250``
+(1250 with its decimals dropped, or 1.25 with one digit too many?), ``1250,00`` (a decimal
+comma always comes with grouping), ``1'25.00``. ``1,25`` is 1.25 (``pointComma`` and
+``spaceComma`` write it so). ``1.250`` is ``plain`` 1.250: three decimals, too many for CHF
+or JPY (rejected, although the third is a zero: it could be 1250 without its decimals),
+1.250 for BHD as the database source writes it; in a file of any other format it is
+rejected, never read as 1250.
 
 Which format a file has is decided once for the file from its amount cells, or fixed by the
 company setting ``price_format``: the format the most cells fit (ties go to the order above,
@@ -68,13 +75,17 @@ _SPACES = " \u00a0\u202f"
 
 
 def _pattern(grouping: str | None, decimal: str) -> str:
+    # ASCII digits only: Python's \d also takes other scripts' digits
     if grouping is None:
-        return r"-?\d+(?:\.\d+)?"
+        return r"-?[0-9]+(?:\.[0-9]+)?"
     g = f"[{_SPACES}]" if grouping == " " else re.escape(grouping)
-    return rf"-?(?:0|[1-9]\d{{0,2}}(?:{g}\d{{3}})*){re.escape(decimal)}\d{{2}}"
+    return rf"-?(?:0|[1-9][0-9]{{0,2}}(?:{g}[0-9]{{3}})*){re.escape(decimal)}[0-9]{{2}}"
 
 
 _PATTERNS = {name: _pattern(*seps) for name, seps in FORMATS.items()}
+
+#: a plain amount that could be one thousands group without its decimals (``1.250``)
+THOUSANDS_LIKE = r"-?[1-9][0-9]{0,2}\.[0-9]{3}"
 
 
 def bit(name: str) -> int:

@@ -110,6 +110,10 @@ def _parse_money_texts(s: pd.Series) -> pd.DataFrame:
     exps = currencies.exponents(cur.fillna(""))
     number = amounts.decimal_text(parts["num"], fits)
     minor, ok = money.to_minor(number.fillna(""), np.maximum(exps, 0))
+    # "1.250" could be 1250 grouped without its decimals: three decimals are read only in a
+    # currency that has three (BHD 1.250), never as 1.25 for trailing zeros' sake
+    ok &= ~(parts["num"].str.fullmatch(amounts.THOUSANDS_LIKE).fillna(False).to_numpy(bool)
+            & (exps < 3))
     reason = pd.Series(None, index=s.index, dtype="object")
     reason[~ok & readable.to_numpy() & known.to_numpy()] = Reason.TOO_MANY_DECIMALS.name
     reason[~known & cur.notna()] = Reason.UNKNOWN_CURRENCY.name
