@@ -322,10 +322,11 @@ def check(frame_, fmt):
     return good
 
 
+@pytest.mark.parametrize("delimiter", [";", ","])  # "1,250.00" is quoted in a comma CSV
 @pytest.mark.parametrize("fmt", list(JAVA_FORMATS))
-def test_csv_export_in_each_format(tmp_path, fmt):
+def test_csv_export_in_each_format(tmp_path, fmt, delimiter):
     buf = io.StringIO()
-    csv.writer(buf, delimiter=";").writerows([HEADER, *export_rows(fmt)])
+    csv.writer(buf, delimiter=delimiter).writerows([HEADER, *export_rows(fmt)])
     data = buf.getvalue().encode("utf-8-sig")
     path = tmp_path / "orders.csv"
     path.write_bytes(data)

@@ -2,7 +2,9 @@
 
 Parsing comes before validation (STYLE.md, pandera traps): a value that cannot be read is a
 problem record naming its row, column and text, and never hides the other bad cells of its
-column. Money text such as ``CHF\u00a01250.00`` becomes integer minor units without rounding.
+column. Money text such as ``CHF\u00a01250.00`` becomes integer minor units without rounding,
+in whichever format OpenOlat wrote it (``CHF\u00a01'250.00``, ``CHF\u00a01.250,00`` …: one
+format per file, see :mod:`transforms.amounts`).
 
 >>> raw = pd.DataFrame({"booking_number": ["7"], "booking_status": ["Bezahlt"],
 ...     "order_date": ["2026-05-12 00:00:00.0"], "price": ["CHF\u00a01250.00"],
