@@ -106,8 +106,8 @@ def extract_task(source: str, since: dt.datetime | None = None, recheck: tuple =
 
 @task(name="validate", task_run_name="validate", cache_policy=NONE)
 @_guard
-def validate_task(ex):
-    valid, problems = job.validate(ex)
+def validate_task(ex, price_format="detect"):
+    valid, problems = job.validate(ex, price_format)
     get_run_logger().info("%d rows valid, %d problems in %d rows", len(valid), len(problems),
                           problems[["source", "source_row"]].drop_duplicates().shape[0])
     return valid, problems
@@ -244,7 +244,8 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
                 store, [m.config.settings.code for m in group.members],
                 job.public_location(source))
         ex = _check(extract_task(source, since, recheck, statuses))
-        valid, problems = _check(validate_task(ex))
+        valid, problems = _check(validate_task(
+            ex, job.price_format(ex, [m.config for m in group.members])))
         runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
             invoice_date, cutoff_date, language, c, draft=draft))
         del ex, valid, problems  # the runs hold what billing needs; the text is let go

@@ -77,7 +77,7 @@ def redate(store: StateStore, run_id: str, invoice_date: dt.date,
     else:  # only this company's rows of the source, as the group run billed them
         job.check_validation_enabled()
         ex = job.extract(location)
-        valid, problems = job.validate(ex)
+        valid, problems = job.validate(ex, job.price_format(ex, [m.config for m in group.members]))
         run = next(r for r in job.company_runs(ex, valid, problems, group, lambda c: params)
                    if r.config.settings.code == rec["financial_company"])
         result = final_run.run_company(run, Path(meta["outbox"]), store)

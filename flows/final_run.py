@@ -285,7 +285,7 @@ def run_final(source: str, config: Config, params: RunParameters, outbox: Path,
     """Bill one source against the state store (draft or final, as ``params.draft`` says)."""
     job.check_validation_enabled()
     ex = job.extract(source)
-    valid, problems = job.validate(ex)
+    valid, problems = job.validate(ex, job.price_format(ex, [config]))
     rid = job.run_id(ex, config, params)
     return run_with_state(ex, valid, problems, config, params, outbox, store, rid,
                           failpoint=failpoint, progress=progress)

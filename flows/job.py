@@ -30,7 +30,7 @@ from transforms.reconcile import billed_rows, currency_totals, reconciliation, r
 from transforms.validate import validate_booking_orders
 
 from . import qrbills
-from .config import Config, Group
+from .config import Config, ConfigError, Group
 from .outbox import Delivery, deliver
 from .sources import csv_file
 from .sources.base import Extract, SourceError
@@ -94,8 +94,22 @@ def public_location(location: str) -> str:
     return str(Path(location).resolve())
 
 
-def validate(ex: Extract) -> tuple[pd.DataFrame, pd.DataFrame]:
-    parsed, parse_problems = parse_booking_orders(ex.frame)
+def price_format(ex: Extract, configs: list[Config]) -> str:
+    """How the source writes amounts: the companies' ``price_format`` setting (one export
+    has one format, so a group's companies must agree). The database source writes plain
+    decimals whatever the installation shows."""
+    if ex.location and source_kind(ex.location) == "database":
+        return "plain"
+    chosen = {c.settings.price_format for c in configs}
+    if len(chosen) > 1:
+        codes = ", ".join(f"{c.settings.code}: {c.settings.price_format}" for c in configs)
+        raise ConfigError(f"price_format: the companies of this group read the same source but "
+                          f"set different amount formats ({codes}); set the same one")
+    return chosen.pop() if chosen else "detect"
+
+
+def validate(ex: Extract, price_format: str = "detect") -> tuple[pd.DataFrame, pd.DataFrame]:
+    parsed, parse_problems = parse_booking_orders(ex.frame, price_format)
     valid, check_problems = validate_booking_orders(parsed)
     return valid, concat([parse_problems, check_problems])
 
@@ -314,7 +328,7 @@ def run_local(source: str, config: Config, params: RunParameters, outbox: Path,
     functions as tasks."""
     check_validation_enabled()
     ex = extract(source)
-    valid, problems = validate(ex)
+    valid, problems = validate(ex, price_format(ex, [config]))
     ex = facts(ex)
     rid = run_id(ex, config, params)
     billing, _ = bill(valid, problems, context(config, params, rid), progress)

@@ -27,8 +27,9 @@ class Reason(Enum):
     REQUIRED = (REJECTED, "Pflichtfeld ist leer", "required value is empty")
     BAD_DATE = (REJECTED, "kein gültiges Datum (erwartet JJJJ-MM-TT oder TT.MM.JJJJ)",
                 "not a valid date (expected YYYY-MM-DD or DD.MM.YYYY)")
-    BAD_AMOUNT = (REJECTED, "kein gültiger Betrag (erwartet z. B. «CHF 1250.00»)",
-                  "not a valid amount (expected e.g. 'CHF 1250.00')")
+    # {detail}: 1250.00 in the file's amount format, e.g. "CHF 1'250.00" (transforms.amounts)
+    BAD_AMOUNT = (REJECTED, "kein gültiger Betrag (erwartet z. B. «{detail}»)",
+                  "not a valid amount (expected e.g. '{detail}')")
     TOO_MANY_DECIMALS = (REJECTED, "mehr Dezimalstellen als die Währung {detail} erlaubt",
                          "more decimals than currency {detail} allows")
     UNKNOWN_CURRENCY = (REJECTED, "unbekannte Währung (kein ISO-4217-Code)",

@@ -158,6 +158,12 @@ SETTINGS: tuple[Setting, ...] = (
             "QR-IBAN: when set, invoices get QR references instead of RF creditor references"),
     Setting("qr_bill", False, "false", _bool,
             "write a Swiss QR-bill (SVG) per CHF/EUR invoice beside the workbook"),
+    Setting("price_format", "detect", '"detect"',
+            _choice("detect", "plain", "apostrophePoint", "pointComma", "commaPoint",
+                    "spacePoint", "spaceComma"),
+            "how OpenOlat writes amounts (its PriceAmountFormat: apostrophePoint 1'250.00, "
+            "pointComma 1.250,00, commaPoint 1,250.00, spacePoint 1 250.00, spaceComma "
+            "1 250,00; plain 1250.00 before 2025); detect: each file's own"),
     Setting("address", None, '{ street = "Bahnhofstrasse", house_number = "1", '
             'postal_code = "8001", city = "Zürich", country = "CH" }', _address,
             "structured creditor address for QR-bills"),
@@ -188,6 +194,7 @@ class Settings:
     qr_iban: str | None = None
     qr_bill: bool = False
     address: dict | None = None
+    price_format: str = "detect"
 
 
 def parse_settings(table: dict) -> Settings:

@@ -229,7 +229,7 @@ def test_bad_rows_are_rejected_with_file_row_column_and_value(run, tmp_path):
     price, date = ix("Preis"), ix("Auftragsdatum")
     rows[0][price] = "XYZ\u00a0100.00"                  # unknown currency
     rows[1][date] = "31.02.2026"                        # no such day
-    rows[2][price] = "CHF\u00a0zwölf"                   # not an amount
+    rows[2][ix("Stornogebühr")] = "CHF\u00a0zwölf"      # not an amount (a cancelled order's fee)
     rows[3][ix("Buchungsnummer")] = rows[4][ix("Buchungsnummer")]  # duplicate booking number
     rows[5][ix("Land")] = "Frankreich"                  # no tax rule for France
     rows[6][ix("Durchführung von")] = "bald"            # unparseable service date
@@ -242,7 +242,7 @@ def test_bad_rows_are_rejected_with_file_row_column_and_value(run, tmp_path):
     expected = {
         2: ("price", "XYZ\u00a0100.00", problem_text(Reason.UNKNOWN_CURRENCY)),
         3: ("order_date", "31.02.2026", problem_text(Reason.BAD_DATE)),
-        4: ("price", "CHF\u00a0zwölf", problem_text(Reason.BAD_AMOUNT)),
+        4: ("cancellation_fee", "CHF\u00a0zwölf", problem_text(Reason.BAD_AMOUNT, "CHF 1250.00")),
         5: ("booking_number", "187619", problem_text(Reason.DUPLICATE_BOOKING, "5, 6")),
         6: ("booking_number", "187619", problem_text(Reason.DUPLICATE_BOOKING, "5, 6")),
         7: ("cost_center", None, problem_text(Reason.NO_TAX_RULE)),
@@ -328,3 +328,69 @@ def test_missing_exchange_rate_rejects_those_invoices_never_rate_1(run, tmp_path
 def test_the_sample_itself_balances(run):
     result = run()
     assert_balanced(result, len(BODY))
+
+
+def test_cancelled_order_is_billed_on_its_fee_when_its_price_is_unreadable(run, tmp_path):
+    """A pointComma export (test_price_formats.java_price writes it as OpenOlat does) in
+    which a cancelled order's price and a paid order's price cannot be read: the cancelled
+    order bills its fee and is not rejected; the paid one is rejected on its price."""
+    from decimal import Decimal
+
+    from test_price_formats import java_price
+
+    def point_comma(text: str) -> str:
+        if not text:
+            return text
+        currency, amount = text.split("\u00a0")
+        return java_price(Decimal(amount), currency, "pointComma")
+
+    rows = [row_of(b) for b in ("187577", "187530", "188123", "188048")]
+    for r in rows:
+        r[ix("Preis")], r[ix("Stornogebühr")] = (point_comma(r[ix("Preis")]),
+                                                 point_comma(r[ix("Stornogebühr")]))
+    assert rows[3][ix("Preis")] == "EUR\u00a04.131,00"
+    rows[0][ix("Preis")] = "CHF\u00a0432"  # unreadable: no decimals; cancelled with a fee
+    rows[1][ix("Preis")] = "CHF\u00a0432"  # the same on an order that bills its price
+    src = write_csv(tmp_path / "storno.csv", rows)
+
+    wb = assert_balanced(run(source=src), len(rows))
+    lines = {r["source_row"]: r for r in sheet_rows(wb, LINES)}
+    assert set(lines) == {2, 4, 5}
+    assert (lines[2]["charge_type"], Decimal(str(lines[2]["net_amount"]))) == \
+        ("Stornogebühr", Decimal("86.40"))
+    assert Decimal(str(lines[5]["net_amount"])) == Decimal("826.20")  # EUR 826,20, net
+    rej = rejected_by_row(wb)
+    assert set(rej) == {3}
+    assert rej[3][0]["problem"] == problem_text(Reason.BAD_AMOUNT, "CHF 1.250,00")
+
+
+def test_price_format_setting_fixes_the_format_of_the_export(run, tmp_path, sample_config):
+    """price_format = "pointComma": an export in that format is billed as the detected one
+    is; the same export read as apostrophePoint bills nothing and names the expected form."""
+    import dataclasses
+    from decimal import Decimal
+
+    from test_price_formats import java_price
+
+    rows = [row_of(b) for b in ("187530", "188123", "188048")]
+    for r in rows:
+        for c in (ix("Preis"), ix("Stornogebühr")):
+            if r[c]:
+                currency, amount = r[c].split("\u00a0")
+                r[c] = java_price(Decimal(amount), currency, "pointComma")
+    src = write_csv(tmp_path / "komma.csv", rows)
+
+    def config(fmt):
+        return dataclasses.replace(sample_config, settings=dataclasses.replace(
+            sample_config.settings, price_format=fmt))
+
+    detected = counts(assert_balanced(run(source=src, outbox=tmp_path / "a"), 3))
+    fixed = counts(assert_balanced(run(source=src, config=config("pointComma"),
+                                       outbox=tmp_path / "b"), 3))
+    assert fixed == detected and fixed["billed"] == 3
+    wb = assert_balanced(run(source=src, config=config("apostrophePoint"),
+                             outbox=tmp_path / "c"), 3)
+    assert counts(wb)["rejected"] == 3
+    problems = {r["problem"] for r in sheet_rows(wb, REJECTED)}
+    assert problems == {problem_text(Reason.BAD_AMOUNT, "CHF 1'250.00"),
+                        problem_text(Reason.BAD_AMOUNT, "EUR 1'250.00")}

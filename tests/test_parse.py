@@ -107,7 +107,16 @@ def test_one_row_with_several_bad_cells_reports_each():
     ("1250.00 CHF", 125000, "CHF"),
     ("chf 7", 700, "CHF"),
     ("BHD 1.234", 1234, "BHD"),
+    ("BHD 1.250", 1250, "BHD"),  # three decimals in a currency that has three
+    ("CHF 0.250", 25, "CHF"),  # no thousands group starts with 0
+    ("CHF 1250.000", 125000, "CHF"),
     ("KWD 10", 10000, "KWD"),
+    ("CHF\u00a01'250.00", 125000, "CHF"),  # PriceAmountFormat (transforms.amounts)
+    ("CHF 1,250.00", 125000, "CHF"),
+    ("CHF 1.250,00", 125000, "CHF"),
+    ("CHF 12,50", 1250, "CHF"),
+    ("CHF 1 250,00", 125000, "CHF"),
+    ("JPY\u00a0454'800.00", 454800, "JPY"),
 ])
 def test_money_text_to_minor_units(text, minor, currency):
     frame = raw("booking_number\n1", price=text)
@@ -119,12 +128,16 @@ def test_money_text_to_minor_units(text, minor, currency):
 @pytest.mark.parametrize("text,reason,detail", [
     ("CHF 12.345", "TOO_MANY_DECIMALS", "CHF"),  # never rounded to 12.35
     ("JPY 150000.5", "TOO_MANY_DECIMALS", "JPY"),
+    ("CHF 1.250", "TOO_MANY_DECIMALS", "CHF"),  # 1250 without decimals? never read as 1.25
+    ("JPY 12.500", "TOO_MANY_DECIMALS", "JPY"),
     ("XYZ 10.00", "UNKNOWN_CURRENCY", None),
-    ("12.50", "BAD_AMOUNT", None),  # no currency
-    ("CHF 1'250.00", "BAD_AMOUNT", None),  # thousands separators are not guessed
-    ("CHF 1,250.00", "BAD_AMOUNT", None),
-    ("CHF 12,50", "BAD_AMOUNT", None),
-    ("CHF zwölf", "BAD_AMOUNT", None),
+    # a bad amount is explained with 1250.00 in the file's format (none readable here)
+    ("12.50", "BAD_AMOUNT", "CHF 1'250.00"),  # no currency
+    ("CHF 1,250", "BAD_AMOUNT", "CHF 1'250.00"),  # OpenOlat always writes two decimals
+    ("CHF 1250,00", "BAD_AMOUNT", "CHF 1'250.00"),  # a decimal comma always comes grouped
+    ("CHF 1'25.00", "BAD_AMOUNT", "CHF 1'250.00"),  # groups of three
+    ("CHF zwölf", "BAD_AMOUNT", "CHF 1'250.00"),
+    ("JPY 1,250", "BAD_AMOUNT", "JPY 1'250.00"),  # the example in the cell's currency
 ])
 def test_bad_money_text(text, reason, detail):
     frame = raw("booking_number\n1", price=text)

@@ -9,17 +9,19 @@ same dtypes, same index and name, blank and missing cells included.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms import country, parse
+from transforms import amounts, country, parse
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 MONEY = st.sampled_from(["CHF 1250.00", "CHF\u00a01250.00", "EUR 531.00", "JPY 12000",
                          "CHF 12.345", "XYZ 1.00", "CHF zwölf", "1.00 CHF", " ", "", "null",
-                         "NULL", "USD -5.5", "CHF 1'250.00", "BHD 1.234"])
+                         "NULL", "USD -5.5", "CHF 1'250.00", "BHD 1.234", "CHF 1.250,00",
+                         "EUR 12,50", "CHF 12.50", "JPY 1 250.00", "12.50", "CHF 1,250"])
 DATES = st.sampled_from(["2026-05-12", "2026-05-12 00:00:00.0", "12.05.2026", "31.02.2026",
                          "bald", "", " ", "null", "2026-13-01", "1.1.2026"])
 COUNTRIES = st.sampled_from(["Schweiz", " ch", "Deutschland", "Suisse", "Atlantis", "",
@@ -33,10 +35,17 @@ def column(values: st.SearchStrategy, dtype):
                              index=pd.RangeIndex(100, 100 + 3 * len(xs), 3)))
 
 
+FORMATS = st.sampled_from([amounts.DETECT, *amounts.NAMES])
+
+
 @SETTINGS
-@given(st.one_of(column(MONEY, "str"), column(MONEY, "object")))
-def test_money_parsed_once_per_text_equals_row_by_row(s):
-    pd.testing.assert_frame_equal(parse.parse_money(s), parse._parse_money_texts(s))
+@given(st.one_of(column(MONEY, "str"), column(MONEY, "object")), FORMATS)
+def test_money_parsed_once_per_text_equals_row_by_row(s, price_format):
+    texts = parse._parse_money_texts(s)  # every row's text on its own
+    fmt = (price_format if price_format != amounts.DETECT
+           else amounts.choose(texts["fits"].to_numpy(), np.ones(len(s), dtype=np.int64)))
+    pd.testing.assert_frame_equal(parse.parse_money(s, price_format),
+                                  parse._judge_money(texts, fmt))
 
 
 @SETTINGS

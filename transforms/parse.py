@@ -2,7 +2,9 @@
 
 Parsing comes before validation (STYLE.md, pandera traps): a value that cannot be read is a
 problem record naming its row, column and text, and never hides the other bad cells of its
-column. Money text such as ``CHF\u00a01250.00`` becomes integer minor units without rounding.
+column. Money text such as ``CHF\u00a01250.00`` becomes integer minor units without rounding,
+in whichever format OpenOlat wrote it (``CHF\u00a01'250.00``, ``CHF\u00a01.250,00`` …: one
+format per file, see :mod:`transforms.amounts`).
 
 >>> raw = pd.DataFrame({"booking_number": ["7"], "booking_status": ["Bezahlt"],
 ...     "order_date": ["2026-05-12 00:00:00.0"], "price": ["CHF\u00a01250.00"],
@@ -22,10 +24,11 @@ import pandas as pd
 from schemas import booking_order as bo
 from schemas.problems import PROBLEM_COLUMNS, Reason, concat, problems
 
-from . import currencies, money
+from . import amounts, currencies, money
 from .country import normalise
 
-_MONEY_RE = r"^\s*(?P<cur>[A-Za-z]{3})?[\s\u00a0\u202f]*(?P<num>-?[0-9][0-9.,']*)\s*(?P<cur2>[A-Za-z]{3})?\s*$"
+_MONEY_RE = (r"^\s*(?P<cur>[A-Za-z]{3})?[\s\u00a0\u202f]*"
+             r"(?P<num>-?[0-9](?:[0-9.,' \u00a0\u202f]*[0-9])?)\s*(?P<cur2>[A-Za-z]{3})?\s*$")
 
 
 # every way to write "null" that lower-cases to it: only ASCII letters lower-case to n, u, l
@@ -85,26 +88,38 @@ def _parse_date_texts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return dates.where(~blank), bad
 
 
-def parse_money(s: pd.Series) -> pd.DataFrame:
-    """Amount texts like ``CHF 1250.00`` into minor units and currency, with a reason per bad
-    cell (``reason`` column, None when fine). Blank cells are missing, not bad."""
+def parse_money(s: pd.Series, price_format: str = amounts.DETECT) -> pd.DataFrame:
+    """Amount texts like ``CHF 1'250.00`` into minor units and currency, with a reason per bad
+    cell (``reason`` column, None when fine). Blank cells are missing, not bad. The column is
+    read as one file: in ``price_format`` (a name of :data:`transforms.amounts.FORMATS`), or in
+    the format most of its amounts have (``detect``)."""
     codes, values = _distinct(s)
-    return _spread(_parse_money_texts(values), codes, s.index)
+    texts = _parse_money_texts(values)
+    fmt = _file_format([(codes, texts)], price_format)
+    return _spread(_judge_money(texts, fmt), codes, s.index)
 
 
 def _parse_money_texts(s: pd.Series) -> pd.DataFrame:
+    """What each text says on its own: its amount (read in any format it fits: all give the
+    same), currency and the formats it fits (``fits``, a bit mask). Whether it fits the file's
+    format is judged by :func:`_judge_money`."""
     blank = _blank(s)
     parts = s.astype("str").str.extract(_MONEY_RE)
     cur = parts["cur"].fillna(parts["cur2"]).str.upper()
-    num = parts["num"]
-    plain = num.str.match(r"^-?\d+(\.\d+)?$").fillna(False).astype(bool)
+    fits = amounts.fits(parts["num"])
+    readable = pd.Series(fits != 0, index=s.index)
     known = currencies.is_known(cur)
     exps = currencies.exponents(cur.fillna(""))
-    minor, ok = money.to_minor(num.where(plain, "").fillna(""), np.maximum(exps, 0))
+    number = amounts.decimal_text(parts["num"], fits)
+    minor, ok = money.to_minor(number.fillna(""), np.maximum(exps, 0))
+    # "1.250" could be 1250 grouped without its decimals: three decimals are read only in a
+    # currency that has three (BHD 1.250), never as 1.25 for trailing zeros' sake
+    ok &= ~(parts["num"].str.fullmatch(amounts.THOUSANDS_LIKE).fillna(False).to_numpy(bool)
+            & (exps < 3))
     reason = pd.Series(None, index=s.index, dtype="object")
-    reason[~ok & plain.to_numpy() & known.to_numpy()] = Reason.TOO_MANY_DECIMALS.name
+    reason[~ok & readable.to_numpy() & known.to_numpy()] = Reason.TOO_MANY_DECIMALS.name
     reason[~known & cur.notna()] = Reason.UNKNOWN_CURRENCY.name
-    reason[parts["num"].isna() | ~plain | cur.isna()] = Reason.BAD_AMOUNT.name
+    reason[parts["num"].isna() | ~readable | cur.isna()] = Reason.BAD_AMOUNT.name
     reason[blank] = None
     good = reason.isna() & ~blank
     return pd.DataFrame({
@@ -112,7 +127,69 @@ def _parse_money_texts(s: pd.Series) -> pd.DataFrame:
         "currency": cur.where(good, None).astype("str"),
         "reason": reason,
         "detail": cur.where(reason == Reason.TOO_MANY_DECIMALS.name, None),
+        "example_currency": cur.where(known, "CHF").astype("str"),
+        # the cells that say which format a file has: an amount with a currency code
+        "fits": np.where(blank.to_numpy() | cur.isna().to_numpy(), 0, fits),
+        "number": np.where(blank.to_numpy(), 0, fits),
     }, index=s.index)
+
+
+def _file_format(columns: list[tuple[np.ndarray, pd.DataFrame]], price_format: str) -> str | None:
+    """The format of the file whose amount columns these are (codes and distinct texts of
+    each): fixed by the setting, else the one most of its amount cells fit."""
+    if price_format != amounts.DETECT:
+        return price_format
+    masks = np.concatenate([t["fits"].to_numpy() for _, t in columns])
+    weights = np.concatenate([np.bincount(c, minlength=len(t)) for c, t in columns])
+    return amounts.choose(masks, weights)
+
+
+def _judge_money(texts: pd.DataFrame, fmt: str | None) -> pd.DataFrame:
+    """Texts that are no amount in the file's format ``fmt`` become BAD_AMOUNT, each bad
+    amount explained with an example in that format."""
+    off = (texts["number"].to_numpy() & (amounts.bit(fmt) if fmt else 0)) == 0
+    off &= texts["number"].to_numpy() != 0
+    reason = texts["reason"].where(~off, Reason.BAD_AMOUNT.name)
+    bad = (reason == Reason.BAD_AMOUNT.name).to_numpy()
+    detail = texts["detail"].astype("object")
+    if bad.any():
+        detail = detail.copy()
+        detail[bad] = texts.loc[bad, "example_currency"].map(lambda c: amounts.example(fmt, c))
+    return pd.DataFrame({"minor": texts["minor"].where(~off), "currency":
+                         texts["currency"].where(~off, None).astype("str"),
+                         "reason": reason, "detail": detail}, index=texts.index)
+
+
+def _parse_amounts(raw: pd.DataFrame, price_format: str) -> dict[str, pd.DataFrame]:
+    """Price and fee of every row, each file (``source``) read in its one format, decided
+    from both columns. A cancelled order bills its fee: a price it cannot read is left
+    empty, not a reason to reject it."""
+    read = {c: _distinct(raw[c]) for c in bo.MONEY_FIELDS}
+    texts = {c: _parse_money_texts(values) for c, (_, values) in read.items()}
+    src = raw["source"]
+    if len(src) == 0 or (src == src.iloc[0]).all():  # one file, as a source gives: no factorize
+        files, names = np.zeros(len(src), dtype=np.intp), src.iloc[:1]
+    else:
+        files, names = pd.factorize(src, use_na_sentinel=False)
+    out = {}
+    for f in range(max(len(names), 1)):  # an empty frame is one file without amounts
+        rows = files == f if len(names) > 1 else slice(None)
+        fmt = _file_format([(read[c][0][rows], texts[c]) for c in bo.MONEY_FIELDS],
+                           price_format)
+        for c in bo.MONEY_FIELDS:
+            part = _spread(_judge_money(texts[c], fmt), read[c][0][rows], raw.index[rows])
+            out.setdefault(c, []).append(part)
+    out = {c: pd.concat(parts).loc[raw.index] if len(parts) > 1 else parts[0]
+           for c, parts in out.items()}
+    price = out["price"]
+    bad = np.flatnonzero(price["reason"].notna().to_numpy())  # few rows: look at their status
+    status = raw["booking_status"].iloc[bad].astype("str").str.strip().map(bo.STATUS_LABELS)
+    left = np.zeros(len(raw), dtype=bool)
+    left[bad[(status == "CANCELED").to_numpy(dtype=bool, na_value=False)]] = True
+    if left.any():
+        out["price"] = price.assign(reason=price["reason"].where(~left, None),
+                                    detail=price["detail"].where(~left, None))
+    return out
 
 
 def _cell_problems(raw: pd.DataFrame, mask: pd.Series, column: str, reason, detail=None):
@@ -130,8 +207,10 @@ def _cell_problems(raw: pd.DataFrame, mask: pd.Series, column: str, reason, deta
     return out
 
 
-def parse_booking_orders(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Raw text frame with canonical column ids → (typed frame of good rows, problems)."""
+def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
+                         ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Raw text frame with canonical column ids → (typed frame of good rows, problems).
+    ``price_format``: the company setting of that name (each file's own, by default)."""
     raw = raw.reset_index(drop=True).copy()
     for c in (*bo.TEXT_FIELDS, *bo.DATE_FIELDS, *bo.MONEY_FIELDS, "booking_number",
               "booking_status", "payment_method", "billing_address_id"):
@@ -154,8 +233,7 @@ def parse_booking_orders(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
     found.append(_cell_problems(raw, _blank(raw["order_date"]), "order_date",
                                 Reason.REQUIRED.name))
 
-    for c in bo.MONEY_FIELDS:
-        parsed = parse_money(raw[c])
+    for c, parsed in _parse_amounts(raw, price_format).items():
         found.append(_cell_problems(raw, parsed["reason"].notna(), c, parsed["reason"],
                                     parsed["detail"]))
         out[c] = parsed["minor"]
