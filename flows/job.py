@@ -200,7 +200,9 @@ def parameters_table(params: RunParameters, config: Config, rid: str) -> dict[st
         "language": params.language,
         "financial_company": config.settings.code,
         "tax_rounding": config.settings.tax_rounding,
-        "tax_date_basis": config.settings.tax_date_basis,
+        "tax_rate_date": config.settings.tax_rate_date,
+        "tax_period_date": config.settings.tax_period_date,
+        "rounding": config.settings.rounding,
         "prices_include_tax": str(config.settings.prices_include_tax).lower(),
         "config_sha256": config.checksum,
     }
