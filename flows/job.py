@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from schemas.problems import concat
 from schemas.settings import RunParameters
-from schemas.workbook import SHEETS, label_values
+from schemas.workbook import label_values, workbook_sheets
 from transforms.billing import Billing, Context
 from transforms.parse import parse_booking_orders
 from transforms.partition import hash_partitions, split_companies
@@ -238,7 +238,8 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
            max_text: int = EXCEL_MAX_TEXT, staged: Path | None = None) -> Rendered:
     """Write the workbook to ``staged`` (default: a temporary name in ``staging``)."""
     lang = params.language
-    tables = {k: label_values(v, lang) for k, v in output_tables(billing, lang).items()}
+    tables = {k: label_values(v, lang)
+              for k, v in output_tables(billing, lang, config.settings).items()}
     name = file_name(config, params, rid)
     staging.mkdir(parents=True, exist_ok=True)
     path = staged or staging / f".{name}.{os.getpid()}.part"
@@ -252,7 +253,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
         tables["reconciliation"] = reconciliation(
             billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
             parameters_table(params, config, rid), lang)
-    report = write_workbook(path, tables, SHEETS, lang, params.invoice_date,
+    report = write_workbook(path, tables, workbook_sheets(tables), lang, params.invoice_date,
                             f"{config.settings.name} {params.invoice_date}", max_rows, max_text)
     man = manifest(billing, tables, name, rid, params, ex.rows)
     man["sheets"] = report.sheets
@@ -268,7 +269,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
 
 def _count_cut(tables, max_text) -> int:
     n = 0
-    for sheet in SHEETS:
+    for sheet in workbook_sheets(tables):
         frame = tables[sheet.id]
         for c in sheet.cols:
             if c.kind == "text" and len(frame):
