@@ -208,3 +208,30 @@ def test_month_lengths_and_leap_years_count_every_day():
         assert detail["net_amount"].tolist() == parts
         assert [calendar.monthrange(m.year, m.month)[1] >= d
                 for m, d in zip(detail["month"], days)] == [True] * len(days)
+
+
+def test_a_credit_note_from_the_stored_invoice_reverses_its_spread():
+    """A final run's credit note is rebuilt from the delivered invoice as the store keeps it;
+    a line with service dates spreads to the exact negation in the same months, a line
+    without any falls in the credit note's month (the month of its own invoice date)."""
+    from flows.final_run import documents
+    from transforms.credit import credit_notes
+    company = replace(COMPANY, deferrals=True)
+    _, out = _deferrals(COURSES, company)
+    originals = {d["invoice_number"]: d["data"] for d in documents(out)}
+    inv, lines, _ = credit_notes(originals, dt.date(2026, 2, 27), "RUN2")
+    both = deferral_table(pd.concat([out["lines"], lines], ignore_index=True),
+                          pd.concat([out["invoices"], inv], ignore_index=True), 1)
+    rows = both[both["deferral_row"] == "line"]
+    original = rows[~rows["invoice_number"].str.startswith("C-")]
+    credit = rows[rows["invoice_number"].str.startswith("C-")]
+    key = ["booking_number", "month"]
+    dated = original["booking_number"] != "3"
+    assert credit[credit["booking_number"] != "3"][key + ["net_amount"]].values.tolist() == \
+        original[dated][key].assign(net_amount=-original.loc[dated, "net_amount"]) \
+        .values.tolist()
+    undated = credit[credit["booking_number"] == "3"]
+    assert undated[["month", "net_amount"]].values.tolist() == [[pd.Timestamp("2026-02-01"),
+                                                                  -5000]]
+    totals = both[both["deferral_row"] == "total"]
+    assert totals["net_amount"].sum() == 0
