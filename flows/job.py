@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from schemas.problems import concat
 from schemas.settings import RunParameters
-from schemas.workbook import SHEETS, label_values
+from schemas.workbook import label_values, workbook_sheets
 from transforms.billing import Billing, Context
 from transforms.parse import parse_booking_orders
 from transforms.partition import hash_partitions, split_companies
@@ -217,7 +217,9 @@ def parameters_table(params: RunParameters, config: Config, rid: str) -> dict[st
         "language": params.language,
         "financial_company": config.settings.code,
         "tax_rounding": config.settings.tax_rounding,
-        "tax_date_basis": config.settings.tax_date_basis,
+        "tax_rate_date": config.settings.tax_rate_date,
+        "tax_period_date": config.settings.tax_period_date,
+        "rounding": config.settings.rounding,
         "prices_include_tax": str(config.settings.prices_include_tax).lower(),
         "config_sha256": config.checksum,
     }
@@ -253,7 +255,8 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
            max_text: int = EXCEL_MAX_TEXT, staged: Path | None = None) -> Rendered:
     """Write the workbook to ``staged`` (default: a temporary name in ``staging``)."""
     lang = params.language
-    tables = {k: label_values(v, lang) for k, v in output_tables(billing, lang).items()}
+    tables = {k: label_values(v, lang)
+              for k, v in output_tables(billing, lang, config.settings).items()}
     name = file_name(config, params, rid)
     staging.mkdir(parents=True, exist_ok=True)
     path = staged or staging / f".{name}.{os.getpid()}.part"
@@ -267,7 +270,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
         tables["reconciliation"] = reconciliation(
             billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
             parameters_table(params, config, rid), lang)
-    report = write_workbook(path, tables, SHEETS, lang, params.invoice_date,
+    report = write_workbook(path, tables, workbook_sheets(tables), lang, params.invoice_date,
                             f"{config.settings.name} {params.invoice_date}", max_rows, max_text)
     man = manifest(billing, tables, name, rid, params, ex.rows)
     man["sheets"] = report.sheets
@@ -283,7 +286,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
 
 def _count_cut(tables, max_text) -> int:
     n = 0
-    for sheet in SHEETS:
+    for sheet in workbook_sheets(tables):
         frame = tables[sheet.id]
         for c in sheet.cols:
             if c.kind == "text" and len(frame):

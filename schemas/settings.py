@@ -119,6 +119,14 @@ class Setting:
 
 REQUIRED = object()
 
+#: dates that can decide a line's tax rate (the line's own; a missing one: the invoice date)
+TAX_RATE_DATES = ("service_begin", "service_end", "order_date", "invoice_date")
+#: dates that can decide the invoice's tax period
+TAX_PERIOD_DATES = ("invoice_date", "service_end", "service_begin", "order_date")
+#: the deprecated ``tax_date_basis`` and the ``tax_rate_date`` each of its values means
+_TAX_DATE_BASIS = {"service_date": "service_begin", "order_date": "order_date",
+                   "invoice_date": "invoice_date"}
+
 SETTINGS: tuple[Setting, ...] = (
     Setting("code", REQUIRED, '"100"', _text, "financial company code in the ERP"),
     Setting("name", REQUIRED, '"Bildungszentrum AG"', _text, "company name"),
@@ -131,9 +139,17 @@ SETTINGS: tuple[Setting, ...] = (
             "month the fiscal year starts in"),
     Setting("tax_period", "quarter", '"quarter"', _choice("month", "quarter", "half_year"),
             "length of a tax (VAT) period"),
-    Setting("tax_date_basis", "service_date", '"service_date"',
-            _choice("service_date", "order_date", "invoice_date"),
-            "which date decides the tax rate; a missing date falls back to the invoice date"),
+    Setting("tax_rate_date", "service_begin", '"service_begin"',
+            _choice(*TAX_RATE_DATES),
+            "which date decides a line's tax rate; a missing date falls back to the invoice date"),
+    Setting("tax_period_date", "invoice_date", '"invoice_date"',
+            _choice(*TAX_PERIOD_DATES),
+            "which date decides the invoice's tax date and tax (VAT) period (latest of its "
+            "lines; a missing date falls back to the invoice date)"),
+    Setting("tax_date_basis", None, '"service_date"',
+            _choice(*_TAX_DATE_BASIS),
+            "deprecated: the old name of tax_rate_date (service_date = service_begin); it "
+            "never decides the tax period"),
     Setting("default_payment_terms", "N30", '"N30"', _text,
             "payment terms code for customers without their own"),
     Setting("default_exchange_rate_type", "ECB", '"ECB"', _text,
@@ -142,6 +158,12 @@ SETTINGS: tuple[Setting, ...] = (
             "combine a customer's bookings into one invoice (else one invoice per booking)"),
     Setting("tax_rounding", "invoice", '"invoice"', _choice("invoice", "line"),
             "round tax once per invoice and tax code, or per line"),
+    Setting("rounding", "half_up", '"half_up"', _choice("half_up", "half_even"),
+            "how every rounding rule rounds an exact half: away from zero, or to even (as "
+            "the receiving ERP does)"),
+    Setting("deferrals", False, "false", _bool,
+            "write the sheet Abgrenzung / Deferrals: each line's net spread over the months of "
+            "its service period"),
     Setting("prices_include_tax", False, "false", _bool,
             "OpenOlat prices are gross (tax included) instead of net"),
     Setting("billable_statuses", ("NEW", "PREPAYMENT", "PAYED"), '["NEW", "PREPAYMENT", "PAYED"]',
@@ -180,11 +202,14 @@ class Settings:
     invoice_number_prefix: str = "RE"
     fiscal_year_start_month: int = 1
     tax_period: str = "quarter"
-    tax_date_basis: str = "service_date"
+    tax_rate_date: str = "service_begin"
+    tax_period_date: str = "invoice_date"
     default_payment_terms: str = "N30"
     default_exchange_rate_type: str = "ECB"
     combine: bool = True
     tax_rounding: str = "invoice"
+    rounding: str = "half_up"
+    deferrals: bool = False
     prices_include_tax: bool = False
     billable_statuses: tuple[str, ...] = ("NEW", "PREPAYMENT", "PAYED")
     max_rate_age_days: int = 10
@@ -195,6 +220,12 @@ class Settings:
     qr_bill: bool = False
     address: dict | None = None
     price_format: str = "detect"
+
+    @property
+    def tax_date_basis(self) -> str:
+        """The rate date under its deprecated name, for code that still reads it."""
+        old = {v: k for k, v in _TAX_DATE_BASIS.items()}
+        return old.get(self.tax_rate_date, self.tax_rate_date)
 
 
 def parse_settings(table: dict) -> Settings:
@@ -210,6 +241,13 @@ def parse_settings(table: dict) -> Settings:
         elif s.default is REQUIRED:
             raise SettingError(f"{s.name}: required setting is missing (example: "
                                f"{s.name} = {s.example})")
+    if "tax_date_basis" in values:
+        # deprecated alias: it named the rate date, and the period followed it; the period
+        # now has a setting of its own (tax_period_date, default the invoice date)
+        if "tax_rate_date" in values:
+            raise SettingError("tax_date_basis: deprecated name of tax_rate_date; set only "
+                               "tax_rate_date")
+        values["tax_rate_date"] = _TAX_DATE_BASIS[values.pop("tax_date_basis")]
     if values.get("qr_bill") and not (values.get("qr_iban") or values.get("iban")):
         raise SettingError("qr_bill: needs iban or qr_iban (the account on the QR-bill)")
     if values.get("qr_bill") and not values.get("address"):

@@ -175,3 +175,45 @@ def label_values(frame, language: str):
     changes = {c: frame[c].map({k: v[i] for k, v in labels.items()}).fillna(frame[c])
                for c, labels in VALUE_LABELS.items() if c in frame}
     return frame.assign(**changes) if changes else frame
+
+
+# ---------------------------------------------------------------------------------------------
+# Abgrenzung / Deferrals (optional: company setting ``deferrals``; transforms/deferrals.py)
+# ---------------------------------------------------------------------------------------------
+
+DEFERRALS = Sheet("deferrals", "Abgrenzung", "Deferrals", (
+    Col("deferral_row", "Zeilenart", "Row type"),
+    Col("invoice_number", "Rechnungsnummer", "Invoice number", nullable=True),
+    Col("line_number", "Position", "Line", INT, nullable=True),
+    Col("booking_number", "Buchungsnummer", "Booking number", nullable=True),
+    Col("service_begin", "Durchführung von", "Execution from", DATE, nullable=True),
+    Col("service_end", "Durchführung bis", "Execution to", DATE, nullable=True),
+    Col("invoice_fiscal_year", "Geschäftsjahr Rechnung", "Invoice fiscal year", INT,
+        nullable=True),
+    Col("invoice_fiscal_period", "Rechnungsperiode Rechnung", "Invoice fiscal period", INT,
+        nullable=True),
+    Col("month", "Leistungsmonat", "Service month", DATE),
+    Col("fiscal_year", "Geschäftsjahr", "Fiscal year", INT),
+    Col("fiscal_period", "Periode", "Fiscal period", INT),
+    Col("days", "Leistungstage", "Service days", INT, nullable=True),
+    Col("currency", "Währung", "Currency"),
+    Col("net_amount", "Nettobetrag", "Net amount", AMOUNT, "currency"),
+    Col("deferred_amount", "Abgegrenzt", "Deferred", AMOUNT, "currency"),
+))
+
+#: sheets a company setting turns on, each written after the sheet named here
+OPTIONAL_SHEETS = ((DEFERRALS, "taxes"),)
+
+VALUE_LABELS["deferral_row"] = {"line": ("Position", "Line"),
+                                "total": ("Summe Periode", "Period total")}
+
+
+def workbook_sheets(tables) -> tuple[Sheet, ...]:
+    """The sheets of one workbook: every sheet of :data:`SHEETS`, and each optional sheet
+    that ``tables`` holds, in its place."""
+    out = list(SHEETS)
+    for sheet, after in OPTIONAL_SHEETS:
+        if sheet.id in tables:
+            at = next((i + 1 for i, s in enumerate(out) if s.id == after), len(out))
+            out.insert(at, sheet)
+    return tuple(out)

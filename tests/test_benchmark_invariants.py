@@ -48,3 +48,17 @@ def test_a_lost_row_is_reported(billed, sample_config):
     billing, rows = billed
     fails = check(billing, rows + 1, sample_config.settings)
     assert fails == [f"§9.1 rows read {rows + 1} != billed + problems {rows}"]
+
+
+def test_the_check_follows_the_companys_rounding_mode(sample_config):
+    from flows import job
+    config = dataclasses.replace(sample_config, settings=dataclasses.replace(
+        sample_config.settings, rounding="half_even"))
+    ex = job.extract(str(SAMPLE_ORDERS))
+    valid, problems = job.validate(ex)
+    params = job.default_params(INVOICE_DATE, None, None, config)
+    billing, _ = job.bill(valid, problems, job.context(config, params, "8B64FD36"))
+    assert check(billing, ex.rows, config.settings) == []
+    # the sample has exact half cents: read as half away from zero, they are a cent off
+    fails = check(billing, ex.rows, sample_config.settings)
+    assert fails and all(f.startswith("§9.3") for f in fails)

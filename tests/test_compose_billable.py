@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import textwrap
 from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 
 import pandas as pd
 from hypothesis import HealthCheck, event, given, settings
@@ -198,8 +198,9 @@ def minor(text: str, cur: str) -> int:
     return int(m[0])
 
 
-def d_round(x: Decimal) -> int:
-    return int(x.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def d_round(x: Decimal, mode: str = money.HALF_UP) -> int:
+    rounding = ROUND_HALF_EVEN if mode == money.HALF_EVEN else ROUND_HALF_UP
+    return int(x.quantize(Decimal(1), rounding=rounding))
 
 
 def check_invariants(r: Run) -> None:
@@ -241,6 +242,9 @@ def check_invariants(r: Run) -> None:
 
 def check_exact(r: Run, company: Settings) -> None:
     """DESIGN.md §9.3: recompute each invoice figure with ``decimal`` from the same inputs."""
+    def rnd(x: Decimal) -> int:
+        return d_round(x, company.rounding)
+
     with localcontext() as c:
         c.prec = 60
         pct = Decimal(money.PERCENT_SCALE)
@@ -249,21 +253,21 @@ def check_exact(r: Run, company: Settings) -> None:
             price = Decimal(int(ln["unit_price"]))
             assert ln["quantity"] == 1
             if company.prices_include_tax:
-                assert ln["net_amount"] == d_round(price * 100 / (100 + rate))
+                assert ln["net_amount"] == rnd(price * 100 / (100 + rate))
                 assert ln["tax_amount"] == price - ln["net_amount"]
             else:
                 assert ln["net_amount"] == price
                 if company.tax_rounding == "line":
-                    assert ln["tax_amount"] == d_round(price * rate / 100)
+                    assert ln["tax_amount"] == rnd(price * rate / 100)
         if not company.prices_include_tax and company.tax_rounding == "invoice":
             for _, t in r.taxes.iterrows():
                 rate = Decimal(int(t["tax_rate"])) / pct
-                assert t["tax_amount"] == d_round(Decimal(int(t["tax_base"])) * rate / 100)
+                assert t["tax_amount"] == rnd(Decimal(int(t["tax_base"])) * rate / 100)
         for _, i in r.invoices.iterrows():
             cur = i["currency"]
             inc = Decimal(company.cash_rounding.get(cur, "0")).scaleb(currencies.exponent(cur))
             gross = Decimal(int(i["net_amount"] + i["tax_amount"]))
-            want = d_round(gross / inc) * inc if inc > 0 else gross
+            want = rnd(gross / inc) * inc if inc > 0 else gross
             assert i["invoice_amount"] == want
             e_from = currencies.exponent(cur)
             for k in (1, 2, 3):
@@ -277,7 +281,7 @@ def check_exact(r: Run, company: Settings) -> None:
                     assert (rate, factor) == (1, 1)
                 for m in ("net_amount", "tax_amount", "invoice_amount"):
                     amount = Decimal(int(i[m])).scaleb(-e_from)
-                    assert i[f"{m}_hc_{k}"] == d_round((amount / factor * rate).scaleb(e_to))
+                    assert i[f"{m}_hc_{k}"] == rnd((amount / factor * rate).scaleb(e_to))
 
 
 # =============================================================================================
@@ -507,11 +511,12 @@ def booking_tables(draw):
 
 
 companies = st.builds(
-    lambda rounding, gross, combine, cash, homes: replace(
+    lambda rounding, gross, combine, cash, homes, mode: replace(
         COMPANY, tax_rounding=rounding, prices_include_tax=gross, combine=combine,
-        cash_rounding={"CHF": "0.05"} if cash else {}, home_currencies=homes),
+        cash_rounding={"CHF": "0.05"} if cash else {}, home_currencies=homes, rounding=mode),
     st.sampled_from(["invoice", "line"]), st.booleans(), st.booleans(), st.booleans(),
     st.sampled_from([("CHF",), ("CHF", "EUR"), ("EUR", "CHF", "JPY")]),
+    st.sampled_from([money.HALF_UP, money.HALF_EVEN]),
 )
 
 CUSTOMERS = f"""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import replace
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -32,16 +32,21 @@ SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-def d_round(x: Decimal) -> int:
-    return int(x.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+DECIMAL_MODE = {money.HALF_UP: ROUND_HALF_UP, money.HALF_EVEN: ROUND_HALF_EVEN}
+modes = st.sampled_from(sorted(DECIMAL_MODE))
 
 
-def ref_to_home(amount: int, e_from: int, rate: int, factor: int, e_to: int) -> int:
+def d_round(x: Decimal, mode: str = money.HALF_UP) -> int:
+    return int(x.quantize(Decimal(1), rounding=DECIMAL_MODE[mode]))
+
+
+def ref_to_home(amount: int, e_from: int, rate: int, factor: int, e_to: int,
+                mode: str = money.HALF_UP) -> int:
     with localcontext() as c:
         c.prec = 80
         major = Decimal(amount).scaleb(-e_from)
         home = major / Decimal(factor) * (Decimal(rate) / money.RATE_SCALE)
-        return d_round(home.scaleb(e_to))
+        return d_round(home.scaleb(e_to), mode)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -58,21 +63,40 @@ conversions = st.tuples(
 
 
 @SETTINGS
-@given(st.lists(conversions, min_size=1, max_size=10))
-def test_to_home_matches_decimal(rows):
+@given(st.lists(conversions, min_size=1, max_size=10), modes)
+def test_to_home_matches_decimal(rows, mode):
     amount, e_from, rate, factor, e_to = (np.array(x, dtype=np.int64) for x in zip(*rows))
-    got = to_home(amount, e_from, rate, factor, e_to)
+    got = to_home(amount, e_from, rate, factor, e_to, mode)
     assert got.dtype == np.int64
-    assert got.tolist() == [ref_to_home(*row) for row in rows]
+    assert got.tolist() == [ref_to_home(*row, mode) for row in rows]
 
 
 @SETTINGS
-@given(conversions)
-def test_to_home_of_a_credit_is_the_exact_negation(row):
+@given(conversions, modes)
+def test_to_home_of_a_credit_is_the_exact_negation(row, mode):
     amount, e_from, rate, factor, e_to = row
-    pos = to_home(np.array([amount]), e_from, np.array([rate]), np.array([factor]), e_to)
-    neg = to_home(np.array([-amount]), e_from, np.array([rate]), np.array([factor]), e_to)
+    pos = to_home(np.array([amount]), e_from, np.array([rate]), np.array([factor]), e_to, mode)
+    neg = to_home(np.array([-amount]), e_from, np.array([rate]), np.array([factor]), e_to, mode)
     assert neg.tolist() == (-pos).tolist()
+
+
+def test_half_to_even_conversion_and_its_rounding_difference_in_a_run():
+    # EUR 0.50 (no tax) at 0.930000 = CHF 0.465: half away from zero 0.47, half to even 0.46
+    bookings = """
+        booking_number | price     | service_begin
+        1              | EUR 0.50  | 2026-02-02
+    """
+    company = replace(COMPANY, tax_rounding="line")
+    codes = "tax_code | country | rate | valid_from | valid_to | description\n" \
+        "CH-N | CH | 0 | 1900-01-01 | | steuerfrei\nCH-R | CH | 0 | 1900-01-01 | | -\n" \
+        "DE-19 | DE | 0 | 1900-01-01 | | -\nEXP | | 0 | 1900-01-01 | | -\n"
+    up = run(bookings, company, tax_codes=codes)
+    even = run(bookings, replace(company, rounding=money.HALF_EVEN), tax_codes=codes)
+    expect(up.invoices, "invoice_amount | net_amount_hc_1 | invoice_amount_hc_1\n"
+                        "0.50 | 0.47 | 0.47")
+    expect(even.invoices, "invoice_amount | net_amount_hc_1 | invoice_amount_hc_1\n"
+                          "0.50 | 0.46 | 0.46")
+    check_invariants(even)
 
 
 @pytest.mark.parametrize("amount,cur,rate,factor,home,expected", [

@@ -368,3 +368,75 @@ def test_cash_rounding_increment_one_is_off():
 def test_exact_halves_of_the_increment_round_away_from_zero():
     # 0.025 of a 0.05 step cannot occur in CHF cents; with a 10-unit step 5 is the half
     assert money.round_to_increment(arr([15, -15, 25, -25]), 10).tolist() == [20, -20, 30, -30]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rounding modes: half away from zero (ROUND_HALF_UP) and half to even (ROUND_HALF_EVEN)
+# ---------------------------------------------------------------------------------------------
+
+DECIMAL_MODE = {money.HALF_UP: "ROUND_HALF_UP", money.HALF_EVEN: "ROUND_HALF_EVEN"}
+modes = st.sampled_from(sorted(DECIMAL_MODE))
+
+
+def ref_mul_div_mode(a: int, b: int, d: int, mode: str) -> int:
+    import decimal
+    with localcontext() as ctx:
+        ctx.prec = 200
+        x = Decimal(a) * Decimal(b) / Decimal(d)
+        return int(x.quantize(Decimal(1), rounding=getattr(decimal, DECIMAL_MODE[mode])))
+
+
+@SETTINGS
+@given(st.lists(st.tuples(small, small, st.integers(1, 10**9)), min_size=1, max_size=20), modes)
+@example(triples=[(2665, 1, 10), (-2665, 1, 10), (2675, 1, 10), (5, 1, 10), (-15, 1, 10)],
+         mode=money.HALF_EVEN)
+def test_mul_div_round_matches_decimal_in_both_modes(triples, mode):
+    a, b, d = (arr(x) for x in zip(*triples))
+    got = money.mul_div_round(a, b, d, mode)
+    assert got.dtype == np.int64
+    assert got.tolist() == [ref_mul_div_mode(*t, mode) for t in triples]
+
+
+@SETTINGS
+@given(st.lists(st.tuples(big, big, st.integers(1, 2**62)), min_size=1, max_size=8), modes)
+def test_mul_div_round_both_modes_on_the_python_int_path(triples, mode):
+    a, b, d = (arr(x) for x in zip(*triples))
+    expected = [ref_mul_div_mode(*t, mode) for t in triples]
+    if any(abs(e) >= 2**63 for e in expected):
+        with pytest.raises(OverflowError):
+            money.mul_div_round(a, b, d, mode)
+    else:
+        assert money.mul_div_round(a, b, d, mode).tolist() == expected
+
+
+@SETTINGS
+@given(st.integers(-(10**6), 10**6), st.integers(1, 10**4), modes)
+def test_exact_halves_in_both_modes(k, d2, mode):
+    """(2k + 1) / 2 is always an exact half: the two modes differ exactly there."""
+    got = money.mul_div_round(arr([2 * k + 1]), 1, 2, mode).tolist()[0]
+    assert got == ref_mul_div_mode(2 * k + 1, 1, 2, mode)
+    if mode == money.HALF_EVEN:
+        assert got % 2 == 0
+    else:
+        assert abs(got) == abs(k) + (1 if k >= 0 else 0)
+
+
+@SETTINGS
+@given(st.lists(st.integers(-(10**13), 10**13), min_size=1, max_size=10),
+       st.one_of(st.sampled_from([1, 5, 10, 25, 50, 100]), st.integers(1, 10**4)), modes)
+def test_round_to_increment_and_cash_rounding_in_both_modes(amounts, inc, mode):
+    got = money.round_to_increment(arr(amounts), inc, mode)
+    expected = [ref_mul_div_mode(a, 1, inc, mode) * inc for a in amounts]
+    assert got.tolist() == expected
+    adj = cash_rounding(arr(amounts), arr([inc] * len(amounts)), mode)
+    assert adj.tolist() == [e - a for e, a in zip(expected, amounts)]
+
+
+def test_half_to_even_cash_rounding_with_a_ten_unit_step():
+    assert money.round_to_increment(arr([15, -15, 25, -25]), 10, money.HALF_EVEN).tolist() == \
+        [20, -20, 20, -20]
+
+
+def test_unknown_rounding_mode_is_an_error():
+    with pytest.raises(ValueError, match="rounding mode"):
+        money.mul_div_round(arr([1]), 1, 2, "half_down")

@@ -1,7 +1,8 @@
 """Payment terms (due date, Skonto) and periods (DESIGN.md §5 "Payment terms", "Periods").
 
-discount amount k = round(invoice amount × percent k / 100), half away from zero; fiscal and
-reporting periods from the invoice date, tax periods from the tax date. Harness in
+discount amount k = round(invoice amount × percent k / 100), half away from zero or half to
+even (the company's rounding mode); fiscal and reporting periods from the invoice date, tax
+periods from the tax date (the invoice date unless tax_period_date says otherwise). Harness in
 test_compose_billable.py.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import replace
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,11 @@ SETTINGS = settings(max_examples=200, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
-def d_round(x: Decimal) -> int:
-    return int(x.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+DECIMAL_MODE = {money.HALF_UP: ROUND_HALF_UP, money.HALF_EVEN: ROUND_HALF_EVEN}
+
+
+def d_round(x: Decimal, mode: str = money.HALF_UP) -> int:
+    return int(x.quantize(Decimal(1), rounding=DECIMAL_MODE[mode]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -41,16 +45,25 @@ def d_round(x: Decimal) -> int:
 
 @SETTINGS
 @given(st.lists(st.tuples(st.integers(-(10**13), 10**13),
-                          st.integers(0, 100 * money.PERCENT_SCALE)), min_size=1, max_size=10))
-def test_discount_amounts_match_decimal(rows):
+                          st.integers(0, 100 * money.PERCENT_SCALE)), min_size=1, max_size=10),
+       st.sampled_from(sorted(DECIMAL_MODE)))
+def test_discount_amounts_match_decimal(rows, mode):
     amount = np.array([a for a, _ in rows], dtype=np.int64)
     pct = np.array([p for _, p in rows], dtype=np.int64)
-    got = discount_amounts(amount, pct)
+    got = discount_amounts(amount, pct, mode)
     with localcontext() as c:
         c.prec = 60
         assert got.tolist() == [
-            d_round(Decimal(a) * (Decimal(p) / money.PERCENT_SCALE) / 100) for a, p in rows]
-    assert discount_amounts(-amount, pct).tolist() == (-got).tolist()
+            d_round(Decimal(a) * (Decimal(p) / money.PERCENT_SCALE) / 100, mode)
+            for a, p in rows]
+    assert discount_amounts(-amount, pct, mode).tolist() == (-got).tolist()
+
+
+def test_discount_of_an_exact_half_cent_in_both_modes():
+    # 2 % of CHF 100.25 is 2.005: 2.01 away from zero, 2.00 to even
+    assert discount_amounts(np.array([10025]), np.array([20000])).tolist() == [201]
+    assert discount_amounts(np.array([10025]), np.array([20000]), money.HALF_EVEN).tolist() \
+        == [200]
 
 
 @pytest.mark.parametrize("invoice_amount,percent,discount", [
@@ -158,7 +171,8 @@ def test_discounts_follow_the_cash_rounded_invoice_amount():
 
 
 def test_periods_on_the_invoice():
-    company = replace(COMPANY, fiscal_year_start_month=7, tax_period="quarter", combine=False)
+    company = replace(COMPANY, fiscal_year_start_month=7, tax_period="quarter", combine=False,
+                      tax_period_date="service_begin")
     r = run("""
         booking_number | price      | service_begin
         1              | CHF 100.00 | 2026-02-02
@@ -166,7 +180,7 @@ def test_periods_on_the_invoice():
         3              | CHF 100.00 |
     """, company)
     # fiscal: invoice date 2026-01-31 in the year starting July 2025 → 2025 / 7
-    # tax: the tax date (service date; missing → invoice date) by quarter
+    # tax: the tax date (here the service begin; missing → invoice date) by quarter
     expect(r.invoices, """
         tax_date   | fiscal_year | fiscal_period | reporting_year | reporting_period | tax_year | tax_period
         2026-02-02 | 2025        | 7             | 2025           | 7                | 2026     | 1
@@ -175,12 +189,29 @@ def test_periods_on_the_invoice():
     """)
 
 
+def test_tax_period_is_the_invoices_by_default():
+    # agreed consideration (MWSTG art. 40): every invoice of 2026-01-31 is in 2026 / 1, whenever
+    # its courses run; the fiscal period is the invoice's too
+    r = run("""
+        booking_number | price      | service_begin | service_end
+        1              | CHF 100.00 | 2026-05-04    | 2026-06-30
+        2              | CHF 100.00 | 2025-12-15    | 2025-12-16
+        3              | CHF 100.00 |               |
+    """, replace(COMPANY, combine=False))
+    expect(r.invoices, """
+        tax_date   | fiscal_year | fiscal_period | tax_year | tax_period
+        2026-01-31 | 2026        | 1             | 2026     | 1
+        2026-01-31 | 2026        | 1             | 2026     | 1
+        2026-01-31 | 2026        | 1             | 2026     | 1
+    """)
+
+
 @pytest.mark.parametrize("length,period", [("month", 12), ("quarter", 4), ("half_year", 2)])
 def test_tax_period_length_setting(length, period):
     r = run("""
         booking_number | price      | service_begin
         1              | CHF 100.00 | 2025-12-15
-    """, replace(COMPANY, tax_period=length))
+    """, replace(COMPANY, tax_period=length, tax_period_date="service_begin"))
     expect(r.invoices, f"""
         tax_year | tax_period
         2025     | {period}

@@ -379,6 +379,53 @@ def test_same_inputs_give_byte_identical_workbooks(run, tmp_path):
     assert _sha(c.delivery.workbook) != a.delivery.sha256
 
 
+# --- tax period and rate, deferrals ---------------------------------------------------------
+
+def test_sample_invoices_are_in_the_invoices_tax_period_lines_keep_their_rate(sample_run,
+                                                                              sample_config):
+    """Agreed consideration (MWSTG art. 40): an invoice of 30.10.2026 is in tax period 2026/4
+    whenever its courses run; each line keeps the rate of its service begin."""
+    _, wb = sample_run
+    invoices = values(wb, INVOICES, "de")
+    assert len(invoices) == 51
+    assert {(r["tax_date"].date(), r["tax_year"], r["tax_period"]) for r in invoices} == \
+        {(INVOICE_DATE, 2026, 4)}
+    codes = sample_config.tables["tax_codes"]
+    for r in values(wb, LINES, "de"):
+        day = (r["service_begin"] or dt.datetime.combine(INVOICE_DATE, dt.time())).date()
+        valid = codes[(codes["tax_code"] == r["tax_code"])
+                      & (codes["valid_from"].dt.date <= day)
+                      & ~(codes["valid_to"].dt.date < day)]
+        assert len(valid) == 1, (r["booking_number"], day)
+        assert dec(r["tax_rate"]) * 10_000 == int(valid["rate"].iloc[0])
+
+
+def test_deferrals_sheet_spreads_the_lines_net_and_adds_up_to_it(run, sample_config, tmp_path):
+    from dataclasses import replace
+
+    from schemas.workbook import DEFERRALS
+    config = replace(sample_config, settings=replace(sample_config.settings, deferrals=True))
+    wb = open_wb(run(config=config, outbox=tmp_path / "d", language="en"))
+    assert wb.sheetnames == ["Invoices", "Lines", "Taxes", "Deferrals", "Reconciliation",
+                             "Rejected"]
+    rows = values(wb, DEFERRALS, "en")  # headers checked against the schema
+    kinds = {r["deferral_row"] for r in rows}
+    assert kinds == {"Line", "Period total"}
+    net = defaultdict(Decimal)
+    for r in values(wb, LINES, "en"):
+        net[r["currency"]] += dec(r["net_amount"])
+    for kind in kinds:
+        spread = defaultdict(Decimal)
+        for r in rows:
+            if r["deferral_row"] == kind:
+                spread[r["currency"]] += dec(r["net_amount"])
+        assert spread == net
+    # lines whose course runs after October 2026 are deferred past the invoice's period
+    later = [r for r in rows if r["deferral_row"] == "Line"
+             and (r["fiscal_year"], r["fiscal_period"]) > (2026, 10)]
+    assert later and all(dec(r["deferred_amount"]) == dec(r["net_amount"]) for r in later)
+
+
 # --- sheet continuation and cut text -------------------------------------------------------------
 
 def test_sheets_continue_on_numbered_sheets_without_losing_rows(run, sample_run, tmp_path):

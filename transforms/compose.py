@@ -98,7 +98,8 @@ def compose(b: Billing, ctx: Context) -> Billing:
     for c in ("invoice_date", "exchange_rate_date"):
         invoices[c] = invoices[c].astype("datetime64[ns]")
     invoices["line_count"] = count.astype(np.int64)
-    invoices["tax_date"] = latest(lines["tax_date"].to_numpy(), starts)
+    # the invoice's tax date decides its tax period: the latest period date of its lines
+    invoices["tax_date"] = latest(lines["tax_period_date"].to_numpy(), starts)
     return Billing(lines, b.problems, invoices, b.taxes, b.notes)
 
 

@@ -21,12 +21,13 @@ from . import currencies, money
 from .billing import Billing, Context, positions
 
 
-def to_home(amount, exp_from, rate, factor, exp_to) -> np.ndarray:
-    """Minor units of one currency into minor units of another: amount / factor × rate."""
+def to_home(amount, exp_from, rate, factor, exp_to, mode: str = money.HALF_UP) -> np.ndarray:
+    """Minor units of one currency into minor units of another: amount / factor × rate,
+    rounded once in the company's rounding ``mode``."""
     amount = np.asarray(amount, np.int64)
     num = np.asarray(rate, np.int64) * (10 ** np.asarray(exp_to, np.int64))
     den = (10 ** np.asarray(exp_from, np.int64)) * money.RATE_SCALE * np.asarray(factor, np.int64)
-    return money.mul_div_round(amount, num, den)
+    return money.mul_div_round(amount, num, den, mode)
 
 
 def convert(b: Billing, ctx: Context) -> Billing:
@@ -57,7 +58,8 @@ def convert(b: Billing, ctx: Context) -> Billing:
         e_to = currencies.exponent(h)
         rate = inv[f"exchange_rate_{k}"].to_numpy(np.int64)
         factor = inv[f"rate_factor_{k}"].to_numpy(np.int64)
-        conv = {m: to_home(inv[m].to_numpy(np.int64), e_from, rate, factor, e_to)
+        conv = {m: to_home(inv[m].to_numpy(np.int64), e_from, rate, factor, e_to,
+                           ctx.settings.rounding)
                 for m in ("net_amount", "tax_amount", "invoice_amount")}
         inv[names[0]], inv[names[1]], inv[names[2]] = (conv["net_amount"], conv["tax_amount"],
                                                        conv["invoice_amount"])

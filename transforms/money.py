@@ -3,11 +3,16 @@
 Every amount in billing-export is an integer count of the currency's minor unit (DESIGN.md §5);
 rates and percentages are integers with a fixed scale. The only division happens in
 :func:`mul_div_round`, which rounds half away from zero exactly as Python's ``decimal`` with
-``ROUND_HALF_UP`` does, so no binary float ever touches an amount.
+``ROUND_HALF_UP`` does (:data:`HALF_UP`, the default), or half to even as ``ROUND_HALF_EVEN``
+(:data:`HALF_EVEN`), so no binary float ever touches an amount. The mode is the company's
+``rounding`` setting, handed to every rule that rounds: the workbook's taxes must be the ones
+the receiving ERP computes, and some ERPs (Tryton, for one) round half to even.
 
 >>> import numpy as np
 >>> mul_div_round(np.array([2675, -2675]), np.array([1, 1]), np.array([10, 10])).tolist()
 [268, -268]
+>>> mul_div_round(np.array([2675, -2675, 2665]), 1, 10, HALF_EVEN).tolist()
+[268, -268, 266]
 >>> to_minor(["1250.00", "0.5", "7"], [2, 2, 0])[0].tolist()
 [125000, 50, 7]
 >>> format_minor(np.array([125005, -5, 7]), np.array([2, 2, 0])).tolist()
@@ -28,6 +33,17 @@ RATE_SCALE = 1_000_000
 
 _INT64_SAFE = 2**62
 
+#: half away from zero (commercial rounding; ``decimal.ROUND_HALF_UP``): 2.675 → 2.68
+HALF_UP = "half_up"
+#: half to even (banker's rounding; ``decimal.ROUND_HALF_EVEN``): 2.665 → 2.66, 2.675 → 2.68
+HALF_EVEN = "half_even"
+ROUNDING_MODES = (HALF_UP, HALF_EVEN)
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in ROUNDING_MODES:
+        raise ValueError(f"rounding mode must be one of {', '.join(ROUNDING_MODES)}, got {mode!r}")
+
 
 def _as_int_array(values) -> np.ndarray:
     arr = np.asarray(values)
@@ -46,12 +62,14 @@ def _max_abs(arr: np.ndarray) -> int:
     return int(max(abs(int(arr.max())), abs(int(arr.min()))))
 
 
-def mul_div_round(a, b, d) -> np.ndarray:
-    """Round ``a * b / d`` half away from zero, element-wise and exactly.
+def mul_div_round(a, b, d, mode: str = HALF_UP) -> np.ndarray:
+    """Round ``a * b / d`` element-wise and exactly: an exact half away from zero
+    (:data:`HALF_UP`) or to the even neighbour (:data:`HALF_EVEN`).
 
     ``d`` must be positive. Products that could leave int64 are computed with Python integers
     (an object array), so a large amount in a currency such as JPY or IDR never wraps around.
     """
+    _check_mode(mode)
     a, b, d = (_as_int_array(x) for x in (a, b, d))
     a, b, d = np.broadcast_arrays(a, b, d)
     if d.size and int(d.min()) <= 0:
@@ -62,7 +80,10 @@ def mul_div_round(a, b, d) -> np.ndarray:
     n = a * b
     mag = np.abs(n)
     q, r = mag // d, mag % d
-    q = q + (2 * r >= d)
+    if mode == HALF_UP:
+        q = q + (2 * r >= d)
+    else:  # the magnitude's half goes to the even quotient; the sign is applied after
+        q = q + ((2 * r > d) | ((2 * r == d) & (q % 2 == 1)))
     out = np.where(n < 0, -q, q)
     if not fits:
         if out.size and _max_abs(out) >= 2**63:
@@ -71,11 +92,12 @@ def mul_div_round(a, b, d) -> np.ndarray:
     return out.astype(np.int64, copy=False)
 
 
-def round_to_increment(amount, increment) -> np.ndarray:
-    """Round minor-unit amounts to a multiple of ``increment`` (cash rounding, e.g. 5 Rappen)."""
+def round_to_increment(amount, increment, mode: str = HALF_UP) -> np.ndarray:
+    """Round minor-unit amounts to a multiple of ``increment`` (cash rounding, e.g. 5 Rappen);
+    with :data:`HALF_EVEN` an exact half goes to the even multiple of the increment."""
     amount = _as_int_array(amount)
     increment = _as_int_array(increment)
-    return mul_div_round(amount, 1, increment) * increment
+    return mul_div_round(amount, 1, increment, mode) * increment
 
 
 def allocate(total, weights, groups) -> np.ndarray:
@@ -84,6 +106,8 @@ def allocate(total, weights, groups) -> np.ndarray:
     Largest-remainder method: every row gets the truncated share, and the units left over go
     to the rows with the largest remainders (ties: the earlier row). The parts of a group add up
     to its total to the unit, which is what lets line amounts reconcile with the invoice.
+    No half is rounded here (the parts are shares of a total already rounded by its rule),
+    so the rounding mode does not enter.
     ``total`` is given per row (the same value on every row of a group). A group whose
     weights sum to zero is split evenly by the same rule. ``groups`` are labels of any kind;
     integer labels (e.g. an invoice's position) save hashing texts.

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import pandas as pd
 
-from schemas.workbook import INVOICES, LINES, REJECTED, TAXES
+from schemas.settings import Settings
+from schemas.workbook import DEFERRALS, INVOICES, LINES, REJECTED, TAXES
 
 from .billable import classify
 from .billing import Billing, Context, run_steps
 from .compose import compose
 from .currency import convert
 from .customers import attach_customers
+from .deferrals import deferral_table
 from .exchange import assign_exchange_rates
 from .numbering import number_invoices
 from .partition import merge
@@ -50,9 +52,12 @@ def bill(orders: pd.DataFrame, problems: pd.DataFrame, ctx: Context, progress=No
     return billing, t1 + t2
 
 
-def output_tables(billing: Billing, language: str) -> dict[str, pd.DataFrame]:
+def output_tables(billing: Billing, language: str,
+                  settings: Settings | None = None) -> dict[str, pd.DataFrame]:
     """The frames of the Invoices, Lines, Taxes and Rejected sheets, checked against their
-    contracts (strict: no missing or extra column)."""
+    contracts (strict: no missing or extra column); with ``settings`` of a company that has
+    ``deferrals`` on, the Deferrals sheet's frame as well (from the Lines and Invoices sheets',
+    so its totals are their net to the unit)."""
     tables = {
         "invoices": billing.invoices[INVOICES.ids],
         "lines": billing.lines[LINES.ids],
@@ -62,6 +67,10 @@ def output_tables(billing: Billing, language: str) -> dict[str, pd.DataFrame]:
     for sheet in (INVOICES, LINES, TAXES, REJECTED):
         tables[sheet.id] = _conform(tables[sheet.id], sheet)
         sheet.schema().validate(tables[sheet.id], lazy=True)
+    if settings is not None and settings.deferrals:
+        tables["deferrals"] = _conform(deferral_table(
+            tables["lines"], tables["invoices"], settings.fiscal_year_start_month), DEFERRALS)
+        DEFERRALS.schema().validate(tables["deferrals"], lazy=True)
     return tables
 
 

@@ -1,7 +1,13 @@
 """Tax code, rate and amount (DESIGN.md §5 "Tax").
 
 The code comes from the first matching rule in tax_rules.csv, never a guess; the rate is the
-one valid on the line's tax date. With ``tax_rounding = "invoice"`` the tax of each invoice and
+one valid on the line's rate date (``tax_rate_date``: service begin or end, order or invoice
+date). The tax *period* is decided by another date (``tax_period_date``, default the invoice
+date): under Swiss agreed consideration (MWSTG art. 40) the tax is due in the period the
+invoice is issued, while the date of the service still decides the rate; under German
+Soll-Besteuerung (UStG § 13 Abs. 1 Nr. 1a) it is due for the period the service is performed
+in. Each line keeps both dates (``tax_date`` for the rate, ``tax_period_date``); the invoice's
+tax date is the latest period date of its lines (see compose). With ``tax_rounding = "invoice"`` the tax of each invoice and
 rate is rounded once, ``round(Σ net × rate / 100)``, and allocated to its lines by largest
 remainder, so the lines add up to it exactly; with ``"line"`` every line is rounded.
 
@@ -60,20 +66,30 @@ def assign_tax_code(b: Billing, ctx: Context) -> Billing:
                             + rows["country"].fillna("")))])
 
 
+#: the deprecated names of tax_date_basis, read as the date they meant
+_OLD_BASIS = {"service_date": "service_begin"}
+
+
 def tax_dates(lines: pd.DataFrame, basis: str, invoice_date) -> pd.Series:
+    """Each line's date named by ``basis`` (a line column, or ``invoice_date``); a line
+    without one takes the invoice date, the date the tax arises at the latest."""
     inv = pd.Timestamp(invoice_date)
-    if basis == "service_date":
-        d = lines["service_begin"]
-    elif basis == "order_date":
-        d = lines["order_date"]
-    else:
+    basis = _OLD_BASIS.get(basis, basis)
+    if basis == "invoice_date":
         d = pd.Series(pd.NaT, index=lines.index, dtype="datetime64[ns]")
+    elif basis in ("service_begin", "service_end", "order_date"):
+        d = lines[basis]
+    else:
+        raise ValueError(f"unknown tax date basis {basis!r}")
     return d.fillna(inv).astype("datetime64[ns]")
 
 
 def assign_tax_rate(b: Billing, ctx: Context) -> Billing:
-    lines = b.lines.assign(tax_date=tax_dates(b.lines, ctx.settings.tax_date_basis,
-                                              ctx.params.invoice_date))
+    s, inv = ctx.settings, ctx.params.invoice_date
+    rate_date = tax_dates(b.lines, s.tax_rate_date, inv)
+    period_date = (rate_date if s.tax_period_date == s.tax_rate_date
+                   else tax_dates(b.lines, s.tax_period_date, inv))
+    lines = b.lines.assign(tax_date=rate_date, tax_period_date=period_date)
     codes = ctx.tables["tax_codes"].sort_values("valid_from")
     # looked up once per distinct (tax code, tax date): an export has a few hundred
     combo = distinct_rows(lines, ["tax_code", "tax_date"])
@@ -92,23 +108,23 @@ def assign_tax_rate(b: Billing, ctx: Context) -> Billing:
         value=lambda rows: rows["tax_date"].dt.strftime("%Y-%m-%d"))])
 
 
-def tax_amounts(net, rate, group, rounding: str) -> np.ndarray:
+def tax_amounts(net, rate, group, rounding: str, mode: str = money.HALF_UP) -> np.ndarray:
     """Tax per line from net minor units and rates (scaled percent) within ``group``s of one
-    invoice and rate."""
+    invoice and rate; ``mode`` is the company's rounding mode (the ERP's)."""
     net = np.asarray(net, dtype=np.int64)
     rate = np.asarray(rate, dtype=np.int64)
     if rounding == "line":
-        return money.mul_div_round(net, rate, HUNDRED_PERCENT)
+        return money.mul_div_round(net, rate, HUNDRED_PERCENT, mode)
     groups = group if isinstance(group, money.Groups) else money.Groups(group)
-    group_tax = money.mul_div_round(groups.sum(net), rate, HUNDRED_PERCENT)
+    group_tax = money.mul_div_round(groups.sum(net), rate, HUNDRED_PERCENT, mode)
     return money.allocate(group_tax, net, groups)
 
 
-def net_from_gross(gross, rate) -> np.ndarray:
+def net_from_gross(gross, rate, mode: str = money.HALF_UP) -> np.ndarray:
     """Net of a tax-inclusive price, round(price × 100 / (100 + rate)), per line."""
     rate = np.asarray(rate, dtype=np.int64)
     return money.mul_div_round(np.asarray(gross, dtype=np.int64), HUNDRED_PERCENT,
-                               HUNDRED_PERCENT + rate)
+                               HUNDRED_PERCENT + rate, mode)
 
 
 def compute_tax(b: Billing, ctx: Context) -> Billing:
@@ -118,11 +134,11 @@ def compute_tax(b: Billing, ctx: Context) -> Billing:
     keys = ["invoice_key", "tax_code", "tax_rate"]
     groups = money.Groups(distinct_rows(lines, keys))  # one per invoice and rate
     if ctx.settings.prices_include_tax:
-        net = net_from_gross(amount, rate)
+        net = net_from_gross(amount, rate, ctx.settings.rounding)
         tax = amount - net
     else:
         net = amount
-        tax = tax_amounts(net, rate, groups, ctx.settings.tax_rounding)
+        tax = tax_amounts(net, rate, groups, ctx.settings.tax_rounding, ctx.settings.rounding)
     lines = lines.assign(quantity=1, unit_price=amount, net_amount=net, tax_amount=tax,
                          line_amount=net + tax)
     # the tax summary: one row per invoice, code and rate, in key order

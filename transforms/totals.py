@@ -17,10 +17,10 @@ from . import currencies, money
 from .billing import Billing, Context
 
 
-def cash_rounding(gross, increment) -> np.ndarray:
+def cash_rounding(gross, increment, mode: str = money.HALF_UP) -> np.ndarray:
     """Adjustment that brings ``gross`` to a multiple of ``increment`` (both minor units);
     an increment of 1 means off."""
-    return money.round_to_increment(gross, increment) - np.asarray(gross, dtype=np.int64)
+    return money.round_to_increment(gross, increment, mode) - np.asarray(gross, dtype=np.int64)
 
 
 def increments(currency: pd.Series, table: dict[str, str]) -> np.ndarray:
@@ -39,6 +39,7 @@ def invoice_totals(b: Billing, ctx: Context) -> Billing:
     inv = b.invoices.merge(sums, left_on="invoice_key", right_index=True, how="left",
                            validate="one_to_one")
     gross = (inv["net_amount"] + inv["tax_amount"]).to_numpy(np.int64)
-    adj = cash_rounding(gross, increments(inv["currency"], ctx.settings.cash_rounding))
+    adj = cash_rounding(gross, increments(inv["currency"], ctx.settings.cash_rounding),
+                        ctx.settings.rounding)
     inv = inv.assign(cash_rounding_amount=adj, invoice_amount=gross + adj)
     return Billing(b.lines, b.problems, inv, b.taxes, b.notes)
