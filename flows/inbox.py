@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from .cli import _date  # the CLI's date argument, one parser for every command
+from .errors import InputError
 from .outbox import fsync_dir, sha256_file
 
 try:
@@ -50,7 +51,7 @@ SYSTEM_FILES = ("thumbs.db", "desktop.ini")  # written by Windows into shared fo
 log = logging.getLogger(__name__)
 
 
-class InboxError(Exception):
+class InboxError(InputError):
     """The poll as a whole cannot run (no inbox, unreadable ledger, bad configuration); no file
     was touched."""
 
@@ -387,19 +388,19 @@ def local_biller(config, outbox: Path, language: str | None = None) -> Bill:
     loaded ``Config``. A bad configuration fails the poll, not the files: they wait in the
     inbox until it is fixed."""
     from . import job
-    from .billing_run import USER_ERRORS
-    from .config import Config, ConfigError, load_config
+    from .config import Config, load_config
+    from .errors import BillingError
     try:
         job.check_validation_enabled()
         cfg = config if isinstance(config, Config) else load_config(config)
-    except (ConfigError, RuntimeError) as err:
+    except BillingError as err:
         raise InboxError(str(err)) from None
 
     def bill(path: Path, invoice_date: dt.date) -> str:
         params = job.default_params(invoice_date, None, language, cfg)
         try:
             return str(job.run_local(str(path), cfg, params, outbox).delivery.workbook)
-        except USER_ERRORS as err:
+        except BillingError as err:
             raise FileFailed(str(err)) from None
 
     return bill
