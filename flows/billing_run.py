@@ -186,20 +186,20 @@ def _run_name() -> str:
     return f"billing-run {date} {'draft' if p.get('draft', True) else 'final'}"
 
 
-def artifact_key(kind: str, manifest: dict) -> str:
+def artifact_key(kind: str, mode: str, company: str) -> str:
     """``billing-draft-100-totals``: drafts, finals and each company keep their own latest
     artifact (Prefect keys allow lowercase letters, digits and dashes)."""
-    company = "".join(c if c.isalnum() else "-" for c in str(manifest.get("financial_company",
-                                                                          ""))).lower()
-    return "-".join(p for p in ("billing", manifest.get("mode", "draft"), company, kind) if p)
+    company = "".join(c if c.isalnum() else "-" for c in company).lower()
+    return "-".join(p for p in ("billing", mode, company, kind) if p)
 
 
-def _publish(result_summary: dict, rendered) -> None:
+def _publish(result_summary: dict, rendered, company: str) -> None:
+    mode = rendered.manifest.get("mode", "draft")
     totals = rendered.manifest["totals"]
     rows = [{"currency": cur, "invoices": t["invoices"], "net": t["net_amount"],
              "tax": t["tax_amount"], "invoice amount": t["invoice_amount"]}
             for cur, t in totals.items()]
-    create_table_artifact(key=artifact_key("totals", rendered.manifest),
+    create_table_artifact(key=artifact_key("totals", mode, company),
                           table=rows or [{"currency": "-"}],
                           description=f"Invoices per currency of {rendered.name} — rejected "
                                       f"rows: {result_summary['rows_rejected']}")
@@ -208,7 +208,7 @@ def _publish(result_summary: dict, rendered) -> None:
     for r in recon.itertuples(index=False):
         cur = r.currency if isinstance(r.currency, str) else ""
         lines.append(f"| {r.section} | {r.metric} | {cur} | {r.value} |")
-    create_markdown_artifact(key=artifact_key("reconciliation", rendered.manifest),
+    create_markdown_artifact(key=artifact_key("reconciliation", mode, company),
                              markdown="\n".join(lines),
                              description=f"Reconciliation of {rendered.name}")
 
@@ -378,7 +378,8 @@ def billing_run(
                                         map_parts=_map_parts),
             render_fn=render_task)
         results = [deliver_task(p, outbox, store) for p in prepared]
-        summaries = [summarise(r, store, run.params) for r, run in zip(results, runs)]
+        summaries = [summarise(r, store, run.params, run.config.settings.code)
+                     for r, run in zip(results, runs)]
     except Exception as err:  # noqa: BLE001 - classified; a bug is raised as it is
         known = errors.classify(err)
         if known is None:
@@ -400,7 +401,7 @@ def group_summary(name: str, companies: list[dict]) -> dict:
             "workbooks": [c["workbook"] for c in companies]}
 
 
-def summarise(result, store, params) -> dict:
+def summarise(result, store, params, company: str = "") -> dict:
     """The run's summary for the CLI and the UI (publishes the artifacts)."""
     if result.already_delivered:
         with store.connect() as conn:
@@ -408,13 +409,14 @@ def summarise(result, store, params) -> dict:
         meta = json.loads(rec["parameters"]) if rec else {}
         summary = {**meta.get("manifest", {}), "problems": [], "already_delivered": True,
                    "workbook": str(Path(meta.get("outbox", ".")) / (rec or {}).get("workbook", "")),
-                   "run_status": rec["status"] if rec else None}
+                   "run_status": rec["status"] if rec else None, "financial_company": company}
         return summary
     rendered = result.rendered
     summary = {**rendered.manifest, "workbook": str(result.delivery.workbook),
                "manifest": str(result.delivery.manifest),
                "already_delivered": result.delivery.already_there,
                "recovered": result.recovered}
-    _publish(summary, rendered)
+    _publish(summary, rendered, company)
+    summary["financial_company"] = company
     summary["problems"] = _problem_records(result.billing.problems, params.language)
     return summary
