@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import functools
 import json
@@ -150,7 +150,11 @@ def _map_parts(parts: list[tuple]):
 @task(name="render", task_run_name="render", cache_policy=NONE)
 @_stage
 def render_task(billing, ex, config, params, rid, outbox, staged=None):
-    rendered = job.render(billing, ex, config, params, rid, outbox, staged=staged)
+    try:
+        rendered = job.render(billing, ex, config, params, rid, outbox, staged=staged)
+    except OSError as err:  # the writer's errors often name no file: name the outbox
+        raise errors.from_os_error(err, err.filename or outbox,
+                                   "cannot write the workbook") from None
     get_run_logger().info("rendered %s: sheets %s", rendered.name, ", ".join(
         rendered.manifest["sheets"]))
     return rendered
@@ -300,52 +304,44 @@ def _secret_url(name: str) -> str:
 
 @flow(name="billing-run", flow_run_name=_run_name, log_prints=True,
       task_runner=task_runners.from_environment())
-def billing_run(
-        source: Annotated[str, Field(
-            description="Booking orders: a CSV or OpenOlat .xlsx export (a path on the worker), "
-                        "or OpenOlat's database as a URL without password (the password comes "
-                        "from PGPASSWORD, ~/.pgpass or BILLING_DB_PASSWORD on the worker, or "
-                        "use source_secret)")] = DEFAULT_SOURCE,
-        config: Annotated[str, Field(
-            description="Configuration folder (company.toml and reference tables), or a "
-                        "group.toml of several companies (one workbook each)")] = DEFAULT_CONFIG,
-        outbox: Annotated[str, Field(
-            description="Folder the invoicing system reads; created if missing")] = DEFAULT_OUTBOX,
-        invoice_date: Annotated[dt.date | None, Field(
-            description="Invoice date: due dates, exchange rates and periods follow from it "
-                        "(empty: today)")] = None,
-        cutoff_date: Annotated[dt.date | None, Field(
-            description="Orders placed after this date wait for the next run (empty: the "
-                        "invoice date)")] = None,
-        language: Annotated[Literal["de", "en"] | None, Field(
-            description="Workbook headers and messages (empty: the company's language)")] = None,
-        draft: Annotated[bool, Field(
-            description="On: a draft with provisional numbers that records nothing as billed. "
-                        "Off: a final run with gapless numbers")] = True,
-        state: Annotated[str | None, Field(
-            description="State store: a SQLite file or a postgresql:// URL without password "
-                        "(empty: billing-state.sqlite beside the outbox)")] = None,
-        source_secret: Annotated[str | None, Field(
-            description="Name of a Prefect Secret block holding the database URL with its "
-                        "password; read instead of source")] = None,
-        advanced: Annotated[Advanced, Field(
-            description="Rarely changed: billing period, incremental reading, partition "
-                        "size")] = Advanced()) -> dict:
+def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
+                outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
+                cutoff_date: dt.date | None = None, language: Literal["de", "en"] | None = None,
+                draft: bool = True, state: str | None = None, source_secret: str | None = None,
+                advanced: Advanced = Advanced()) -> dict:
     """Bill the booking orders in ``source`` and deliver one workbook into ``outbox``.
 
     A draft has provisional numbers and records nothing as billed; a final run (draft=False)
-    takes gapless numbers and records every billed order in the state store.
-    ``advanced.billing_period="previous_month"`` (the monthly schedule) dates the invoices on
-    the last day of the previous month when no invoice date is given. ``advanced.incremental``
-    (database sources) reads only orders created or changed since the last delivered final run.
+    takes gapless numbers and records every billed order in the state store. ``config`` may be
+    a group (group.toml): one workbook per financial company. A company with more than
+    ``advanced.partition_rows`` orders is billed in hash partitions of its invoice-to parties;
+    the partitions are mapped tasks, run where the flow's task runner says
+    (flows/task_runners.py). An error a person can act on ends the run Failed with one
+    message (logged once, no traceback) and delivers nothing; the stage it happened in is
+    Failed too. The descriptions below are the manual run form's.
 
-    ``config`` may be a group (group.toml): one workbook per financial company. A company
-    with more than ``advanced.partition_rows`` orders is billed in hash partitions of its
-    invoice-to parties; the partitions are mapped tasks, run where the flow's task runner says
-    (flows/task_runners.py).
-
-    An error a person can act on ends the run Failed with one message (logged once, no
-    traceback) and delivers nothing; the stage it happened in is Failed too."""
+    Args:
+        source: Booking orders: a CSV or OpenOlat .xlsx export (a path on the worker), or
+            OpenOlat's database as a URL without password (the password comes from
+            PGPASSWORD, ~/.pgpass or BILLING_DB_PASSWORD on the worker; or use source_secret).
+        config: Configuration folder (company.toml and the reference tables), or a group.toml
+            of several companies (one workbook each).
+        outbox: Folder the invoicing system reads; created if missing.
+        invoice_date: Invoice date; due dates, exchange rates and periods follow from it
+            (empty: today, or the previous month's last day for the monthly schedule).
+        cutoff_date: Orders placed after this date wait for the next run (empty: the invoice
+            date).
+        language: Workbook headers and messages, de or en (empty: the company's language).
+        draft: On: a draft with provisional numbers that records nothing as billed. Off: a
+            final run with gapless invoice numbers, every billed order recorded.
+        state: State store, a SQLite file or a postgresql:// URL without password (empty:
+            billing-state.sqlite beside the outbox). One for all runs, so nothing is billed
+            twice.
+        source_secret: Name of a Prefect Secret block holding the database URL with its
+            password; read instead of source.
+        advanced: Rarely changed: billing period (the monthly schedule's previous_month),
+            incremental reading of a database, partition size.
+    """
     errors.quiet_known_errors()
     logger = get_run_logger()
     adv = advanced if isinstance(advanced, Advanced) else Advanced.model_validate(advanced)

@@ -176,6 +176,12 @@ def classify(err: BaseException) -> BillingError | None:
             f"the temporary Prefect server did not start within {limit} s (the machine may be "
             "busy): run again, raise PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or set "
             "PREFECT_API_URL to a running Prefect server")
+    if type(err).__name__ == "ValidationError" and "Settings" in getattr(err, "title", ""):
+        first = err.errors()[0] if err.errors() else {}
+        name = "_".join(str(p) for p in first.get("loc", ())).upper()
+        return ConfigurationError(f"a Prefect setting in the environment is not valid "
+                                  f"({err.title} {name}: {first.get('msg', err)}); fix or "
+                                  "unset that PREFECT_… variable")
     return _prefect_api_error(err)
 
 
