@@ -152,8 +152,11 @@ def _map_parts(parts: list[tuple]):
 def render_task(billing, ex, config, params, rid, outbox, staged=None):
     try:
         rendered = job.render(billing, ex, config, params, rid, outbox, staged=staged)
-    except OSError as err:  # the writer's errors often name no file: name the outbox
-        raise errors.from_os_error(err, err.filename or outbox,
+    except Exception as err:  # noqa: BLE001 - the writer's OS errors name no file: the outbox
+        os_err = errors.os_error_of(err)
+        if os_err is None:
+            raise
+        raise errors.from_os_error(os_err, os_err.filename or outbox,
                                    "cannot write the workbook") from None
     get_run_logger().info("rendered %s: sheets %s", rendered.name, ", ".join(
         rendered.manifest["sheets"]))
@@ -238,8 +241,10 @@ def summary_line(s: dict) -> str:
     return text
 
 
-def log_outcome(summary: dict, logger, limit: int = LOGGED_PROBLEMS) -> None:
-    """One line per rejected row (the first ``limit``, then how many more), one summary line."""
+def log_outcome(summary: dict, logger, limit: int | None = None) -> None:
+    """One line per rejected row (the first ``limit``, default :data:`LOGGED_PROBLEMS`, then
+    how many more), one summary line."""
+    limit = LOGGED_PROBLEMS if limit is None else limit
     rejected = [p for p in summary["problems"] if p["bucket"] == "rejected"]
     for p in rejected[:limit]:
         logger.warning("%s", problem_line(p))

@@ -159,6 +159,16 @@ def from_os_error(err: OSError, path=None, doing: str = "",
     return problem
 
 
+def os_error_of(err: BaseException) -> OSError | None:
+    """The ``OSError`` behind ``err``: itself, or the one XlsxWriter wraps when it cannot
+    write the workbook (``FileCreateError(OSError(28, …))``)."""
+    if isinstance(err, OSError) and err.errno is not None:
+        return err
+    if type(err).__name__ == "FileCreateError" and err.args and isinstance(err.args[0], OSError):
+        return err.args[0]
+    return None
+
+
 def classify(err: BaseException) -> BillingError | None:
     """The :class:`BillingError` that ``err`` stands for, or None for a programmer error."""
     if isinstance(err, BillingError):
@@ -166,8 +176,9 @@ def classify(err: BaseException) -> BillingError | None:
     from transforms.reference import ReferenceError
     if isinstance(err, ReferenceError):
         return ConfigError(str(err))
-    if isinstance(err, OSError) and err.errno is not None:
-        return from_os_error(err)
+    os_err = os_error_of(err)
+    if os_err is not None:
+        return from_os_error(os_err)
     if isinstance(err, MemoryError):
         return EnvironmentProblem(f"out of memory — {_OS_ADVICE[errno.ENOMEM]}")
     if isinstance(err, RuntimeError) and str(err).startswith(_SERVER_TIMEOUT):

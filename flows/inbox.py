@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from .cli import _date  # the CLI's date argument, one parser for every command
-from .errors import InputError
+from .errors import BillingError, InputError
 from .outbox import fsync_dir, sha256_file
 
 try:
@@ -389,7 +389,6 @@ def local_biller(config, outbox: Path, language: str | None = None) -> Bill:
     inbox until it is fixed."""
     from . import job
     from .config import Config, load_config
-    from .errors import BillingError
     try:
         job.check_validation_enabled()
         cfg = config if isinstance(config, Config) else load_config(config)
@@ -470,7 +469,8 @@ def _one_poll(args, flow) -> int:
                  invoice_date=args.invoice_date, language=args.language, state=args.state,
                  settle_seconds=args.settle, return_state=True)
     if not state.is_completed():
-        raise InboxError(state.message)
+        failure = state.result(raise_on_failure=False)  # the poll's error, with its kind
+        raise failure if isinstance(failure, BillingError) else InboxError(state.message)
     taken = [Taken(**t) for t in state.result()]
     for t in taken:
         print(t.line(), file=sys.stderr if t.outcome == "error" else sys.stdout, flush=True)
@@ -493,8 +493,8 @@ def watch_main(args) -> int:
         while True:
             try:
                 code = _one_poll(args, process_inbox)
-            except InboxError as err:
-                code = 2
+            except BillingError as err:  # its kind's exit code (flows.errors)
+                code = err.exit_code
                 if str(err) != last_error:  # say it once, not every poll
                     print(f"billing-export: error: {err}", file=sys.stderr)
                 last_error = str(err)
