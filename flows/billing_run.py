@@ -359,8 +359,8 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
         group = load_group(config)
         store = open_store(state or default_state(outbox))
         since = None
-        shown = job.public_location(_secret_url(source_secret) if source_secret else source)
         if adv.incremental and (source_secret or job.source_kind(source) == "database"):
+            shown = job.public_location(_secret_url(source_secret) if source_secret else source)
             with store.connect() as conn:
                 marks = [state_store.last_read_at(conn, m.config.settings.code, shown)
                          for m in group.members]

@@ -16,17 +16,21 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
 
-from . import job
+from . import errors, job
 from .billing_run import DEFAULT_CONFIG, DEFAULT_OUTBOX, billing_run
-from . import errors
 from .config import load_group
 from .inbox import SETTLE_SECONDS, Bill, FileFailed, InboxError, Taken, poll
+
+
+#: errors that fail the file (it moves to failed/ with the message)
+FILE_FAULTS = (errors.InputError, errors.ConfigurationError, errors.OutboxError)
 
 
 def subflow_biller(config: str, outbox: str, language: str | None = None,
                    state: str | None = None) -> Bill:
     """Bill each file with the ``billing_run`` flow. A bad configuration fails the poll (the
-    files wait); a failed run fails the file; a crashed run raises (the file waits)."""
+    files wait); a run failed by the file fails the file; a run failed by the machine, a
+    server or a bug raises (the file waits)."""
     try:
         job.check_validation_enabled()
         load_group(config)
@@ -43,7 +47,9 @@ def subflow_biller(config: str, outbox: str, language: str | None = None,
                 return ", ".join(Path(w).name for w in result["workbooks"])
             return result["workbook"]
         crash = run.result(raise_on_failure=False)
-        if isinstance(crash, BaseException):
+        # the file is at fault: failed/; the machine or a server (disk full, database down) or
+        # a bug: the file waits in the inbox for the next poll
+        if isinstance(crash, BaseException) and not isinstance(crash, FILE_FAULTS):
             raise crash
         raise FileFailed(run.message or f"{path.name}: the billing run failed")
 

@@ -381,3 +381,23 @@ def test_database_password_from_the_environment_lands_nowhere(api_env, pg_openol
     prefect_db = Path(db_url.split("///", 1)[1])
     assert prefect_db.exists()
     assert _files_holding(password, out, tmp_path, prefect_db.parent) == []
+
+
+def test_source_from_a_prefect_secret_block(prefect_harness, tmp_path):
+    from prefect.blocks.system import Secret
+
+    from flows.billing_run import billing_run
+
+    url = f"sqlite:///{tmp_path / 'openolat.db'}"
+    _pg_database().loader.load(url)
+    name = f"openolat-{uuid.uuid4().hex[:8]}"
+    Secret(value=url).save(name)
+    state = billing_run(source_secret=name, config=str(SAMPLE), outbox=str(tmp_path / "out"),
+                        invoice_date=INVOICE_DATE, return_state=True)
+    assert state.is_completed(), state.message
+    assert state.result()["rows_read"] == 236  # the sample's invoice orders in the database
+    state = billing_run(source_secret="no-such-secret", config=str(SAMPLE),
+                        outbox=str(tmp_path / "out"), invoice_date=INVOICE_DATE,
+                        return_state=True)
+    assert state.is_failed() and "Prefect Secret block 'no-such-secret'" in state.message
+    assert isinstance(state.result(raise_on_failure=False), errors.ConfigurationError)
