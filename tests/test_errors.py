@@ -401,3 +401,20 @@ def test_source_from_a_prefect_secret_block(prefect_harness, tmp_path):
                         return_state=True)
     assert state.is_failed() and "Prefect Secret block 'no-such-secret'" in state.message
     assert isinstance(state.result(raise_on_failure=False), errors.ConfigurationError)
+
+
+def test_the_password_comes_from_the_environment(monkeypatch):
+    from sqlalchemy.engine import make_url
+
+    from flows.sources.openolat_db import refuse_password, with_password
+
+    monkeypatch.setenv("BILLING_DB_PASSWORD", "from-env")
+    assert with_password(make_url("mysql+pymysql://billing@db/openolat")).password == "from-env"
+    given = make_url("postgresql+psycopg://billing:other@db/openolat")
+    assert with_password(given).password == "other"
+    assert with_password(make_url("sqlite:///x.db")).password is None
+    refuse_password("postgresql+psycopg://billing@db/openolat")  # no password: fine
+    refuse_password("/srv/exports/orders.csv")
+    with pytest.raises(errors.SourcePasswordGiven, match=r"billing:\*\*\*@db") as raised:
+        refuse_password("postgresql+psycopg://billing:s3cret@db/openolat")
+    assert "s3cret" not in str(raised.value) and raised.value.exit_code == 2
