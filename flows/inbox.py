@@ -450,8 +450,9 @@ def add_watch_command(subparsers) -> argparse.ArgumentParser:
                    help="a file is taken only when it was last changed at least this long ago and "
                         f"is unchanged since the previous poll (default: {SETTLE_SECONDS:g})")
     w.add_argument("--once", action="store_true",
-                   help="poll once and exit (exit code 2 if the poll could not run or a file "
-                        "stayed in the inbox after an unexpected error)")
+                   help="poll once and exit (when the poll could not run, the exit code of its "
+                        "error's kind below; 2 if a file stayed in the inbox after an "
+                        "unexpected error)")
     w.add_argument("--quiet", action="store_true", help="print only the files taken and problems")
     w.set_defaults(handler=watch_main)
     return w
