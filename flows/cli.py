@@ -45,7 +45,7 @@ def _location(text: str) -> str:
     try:
         refuse_password(text, "")
     except SourcePasswordGiven as err:
-        raise argparse.ArgumentTypeError(str(err).replace("the  URL", "the URL")) from None
+        raise argparse.ArgumentTypeError(str(err)) from None
     return text
 
 
@@ -175,8 +175,8 @@ def _state_commands(sub) -> None:
     redate.add_argument("--invoice-date", type=_date, required=True, metavar="YYYY-MM-DD",
                         help="the new invoice date")
     redate.add_argument("--source", type=_location, default=None,
-                        help="read the orders from here instead (needed for a database "
-                             "source: its password is not stored)")
+                        help="read the orders from here instead (a database's password "
+                             "comes from BILLING_DB_PASSWORD, PGPASSWORD or ~/.pgpass)")
     _state_option(redate)
     discard = sub.add_parser(
         "discard", help="discard a draft (undo composition)",

@@ -365,8 +365,9 @@ def refuse_password(location: str | None, what: str = "source") -> None:
     except (sa_exc.ArgumentError, ValueError, TypeError):
         password = re.search(r"://[^:/@]*:[^@/]+@", str(location))
     if password:
-        raise SourcePasswordGiven(f"{_redact_text(str(location))}: the {what} URL holds a "
-                                  f"password, which would be stored and shown; {_HOW}")
+        what = f"the {what} URL" if what else "the URL"
+        raise SourcePasswordGiven(f"{_redact_text(str(location))}: {what} holds a password, "
+                                  f"which would be stored and shown; {_HOW}")
 
 
 def with_password(url: URL) -> URL:
