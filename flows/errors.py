@@ -202,6 +202,9 @@ def _prefect_api_error(err: BaseException) -> BillingError | None:
     except ImportError:  # pragma: no cover - a dependency of Prefect
         return None
     url = os.environ.get("PREFECT_API_URL") or "the Prefect server"
+    if isinstance(err, RuntimeError) and str(err).startswith("Failed to reach API at"):
+        url = str(err).rsplit(" ", 1)[-1]
+        err = httpx.ConnectError(str(err))
     if isinstance(err, httpx.TransportError):
         return TransientError(f"{url}: cannot be reached ({type(err).__name__}): start it, or "
                               "unset PREFECT_API_URL to run with a temporary server")

@@ -53,7 +53,8 @@ def test_every_project_error_has_its_kind_and_exit_code():
              (NotADirectoryError(errno.ENOTDIR, "Not a directory", "/f/out"), 5),
              (RuntimeError("Timed out while attempting to connect to ephemeral Prefect API "
                            "server. stdout: …"), 5),
-             (SourceUnavailable("db", "cannot connect"), 6)]
+             (SourceUnavailable("db", "cannot connect"), 6),
+             (RuntimeError("Failed to reach API at http://127.0.0.1:9/api/"), 6)]
     for err, code in cases:
         known = errors.classify(err)
         assert isinstance(known, errors.BillingError), err
