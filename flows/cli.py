@@ -1,9 +1,8 @@
 """``billing-export``: run the billing flow from a terminal, no server to start by hand.
 
 Problems print like a compiler's (``file:row column: message``); ``--json`` prints the run
-summary for machines. Exit codes: 0 run delivered (rows may be rejected — see the Rejected
-sheet), 1 run delivered but some rows were rejected and ``--strict`` was given, 2 the run could
-not be done (bad source, configuration or outbox) and nothing was delivered.
+summary for machines. Every command ends with one of the exit codes of :data:`EXIT_CODES`
+(decided by the error's kind in :mod:`flows.errors`); an error prints one line, no traceback.
 """
 
 from __future__ import annotations
@@ -17,12 +16,37 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
+EXIT_CODES = """\
+exit codes (every command):
+  0   done (a run may have rejected rows: see the Rejected sheet)
+  1   run: delivered, but rows were rejected and --strict was given
+  2   input: the source, a command's arguments or the data cannot be used; nothing delivered
+  3   configuration: company.toml, a reference table, group.toml or a setting is wrong
+  4   delivery: the outbox holds a different file under the workbook's name
+  5   environment: disk full, no permission, read-only or wrong path, state store or the
+      temporary Prefect server not available
+  6   transient: the database or Prefect server cannot be reached (after retries); try later
+  70  internal error (a bug): the traceback is printed; nothing was delivered
+  130 stopped with Ctrl-C"""
+
 
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _location(text: str) -> str:
+    """A source or state location; a URL with a password is refused here, before it could be
+    stored (it is already in the process list: change that password if it matters)."""
+    from .errors import SourcePasswordGiven
+    from .sources.openolat_db import refuse_password
+    try:
+        refuse_password(text, "")
+    except SourcePasswordGiven as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
 
 
 def _positive(text: str) -> int:
@@ -37,7 +61,7 @@ def _positive(text: str) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="billing-export",
+        prog="billing-export", epilog=EXIT_CODES, formatter_class=_Formatter,
         description="Turn OpenOlat booking orders into an invoicing workbook for the ERP.")
     sub = p.add_subparsers(dest="command", required=True)
     run = sub.add_parser(
@@ -45,12 +69,17 @@ def parser() -> argparse.ArgumentParser:
         description="Bill the booking orders of one source and deliver the workbook (with a "
                     ".manifest.json) into the outbox. Runs the Prefect flow 'billing-run' "
                     "locally; no Prefect server needs to be started.")
-    run.add_argument("--source", default=str(ROOT / "sample_data" / "booking_orders.csv"),
+    run.add_argument("--source", type=_location,
+                     default=str(ROOT / "sample_data" / "booking_orders.csv"),
                      help="booking orders: a CSV in the columns of OpenOlat's export (German or "
                           "English headers, ',' or ';' separated, UTF-8), OpenOlat's own Excel "
                           "export (.xlsx), or OpenOlat's database as a URL "
-                          "(postgresql://…, mysql+pymysql://…, sqlite:///…) "
+                          "(postgresql://…, mysql+pymysql://…, sqlite:///…) without password: "
+                          "it comes from BILLING_DB_PASSWORD, PGPASSWORD or ~/.pgpass "
                           "(default: sample_data/booking_orders.csv)")
+    run.add_argument("--source-secret", default=None, metavar="NAME",
+                     help="read the database URL (password included) from this Prefect "
+                          "Secret block instead of --source")
     run.add_argument("--config", default=str(ROOT / "sample_data"),
                      help="folder with company.toml and the reference tables (tax_codes.csv, "
                           "tax_rules.csv, exchange_rates.csv, payment_terms.csv, customers.csv), "
@@ -71,8 +100,9 @@ def parser() -> argparse.ArgumentParser:
                      help="final run: gapless invoice numbers from the company's series, status "
                           "'printed', every billed order recorded in the state store (default: "
                           "a draft with provisional numbers that records nothing as billed)")
-    run.add_argument("--state", default=None, metavar="PATH|URL",
-                     help="state store: a SQLite file or postgresql://user@host/db "
+    run.add_argument("--state", type=_location, default=None, metavar="PATH|URL",
+                     help="state store: a SQLite file or postgresql://user@host/db, no "
+                          "password (PGPASSWORD or ~/.pgpass) "
                           "(default: billing-state.sqlite beside the outbox folder)")
     run.add_argument("--incremental", action="store_true",
                      help="database source: read only orders created or changed since the "
@@ -97,11 +127,22 @@ def parser() -> argparse.ArgumentParser:
     _state_commands(sub)
     from .inbox import add_watch_command
     add_watch_command(sub)
+    for command in sub.choices.values():  # the same exit codes under every command's --help
+        command.epilog, command.formatter_class = EXIT_CODES, _Formatter
     return p
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's layout, but the exit-code table keeps its lines."""
+
+    def _fill_text(self, text, width, indent):
+        if text == EXIT_CODES:
+            return text
+        return super()._fill_text(text, width, indent)
+
+
 def _state_option(cmd) -> None:
-    cmd.add_argument("--state", default=None, metavar="PATH|URL",
+    cmd.add_argument("--state", type=_location, default=None, metavar="PATH|URL",
                      help="state store (default: billing-state.sqlite beside out/outbox)")
 
 
@@ -134,9 +175,9 @@ def _state_commands(sub) -> None:
     redate.add_argument("--run", required=True, help="run id of the draft (see 'runs')")
     redate.add_argument("--invoice-date", type=_date, required=True, metavar="YYYY-MM-DD",
                         help="the new invoice date")
-    redate.add_argument("--source", default=None,
-                        help="read the orders from here instead (needed for a database "
-                             "source: its password is not stored)")
+    redate.add_argument("--source", type=_location, default=None,
+                        help="read the orders from here instead (a database's password "
+                             "comes from BILLING_DB_PASSWORD, PGPASSWORD or ~/.pgpass)")
     _state_option(redate)
     discard = sub.add_parser(
         "discard", help="discard a draft (undo composition)",
@@ -155,55 +196,48 @@ def _open_state(args, outbox: str = "out/outbox"):
 
 
 def _state_main(args) -> int:
+    """credit, redate, discard and runs; an error goes up to :func:`main`, which reports it."""
     from . import commands, final_run, job, state_store
-    from .config import ConfigError
-    from .outbox import DeliveryError
-    from .sources.base import SourceError
-    from .state_store import StateError
 
-    try:
-        if args.command == "runs":
-            store = _open_state(args)
-            with store.connect() as conn:
-                for r in state_store.runs(conn):
-                    print(f"{r['run_id']}  {r['mode']:5}  {r['status']:9}  {r['invoice_date']}  "
-                          f"{r['workbook'] or ''}")
+    if args.command == "runs":
+        store = _open_state(args)
+        with store.connect() as conn:
+            for r in state_store.runs(conn):
+                print(f"{r['run_id']}  {r['mode']:5}  {r['status']:9}  {r['invoice_date']}  "
+                      f"{r['workbook'] or ''}")
+        return 0
+    if args.command == "discard":
+        moved = commands.discard(_open_state(args), args.run)
+        print(f"discarded draft {args.run.upper()}" + "".join(f"\n  moved to {m}"
+                                                         for m in moved))
+        return 0
+    if args.command == "redate":
+        result = commands.redate(_open_state(args), args.run, args.invoice_date, args.source)
+        print(f"draft {args.run.upper()} re-dated to {args.invoice_date}: "
+              f"{result.delivery.workbook if result.delivery else result.run_id}")
+        return 0
+    if args.command == "credit":
+        config = _company_config(args.config, args.company)
+        params = job.default_params(args.invoice_date, None, args.language, config,
+                                    draft=False)
+        result = final_run.credit_on_demand(args.invoice, args.reinvoice, config, params,
+                                            Path(args.outbox),
+                                            _open_state(args, args.outbox))
+        if result.already_delivered:
+            print(f"already delivered (run {result.run_id})")
             return 0
-        if args.command == "discard":
-            moved = commands.discard(_open_state(args), args.run)
-            print(f"discarded draft {args.run.upper()}" + "".join(f"\n  moved to {m}"
-                                                             for m in moved))
-            return 0
-        if args.command == "redate":
-            result = commands.redate(_open_state(args), args.run, args.invoice_date, args.source)
-            print(f"draft {args.run.upper()} re-dated to {args.invoice_date}: "
-                  f"{result.delivery.workbook if result.delivery else result.run_id}")
-            return 0
-        if args.command == "credit":
-            config = _company_config(args.config, args.company)
-            params = job.default_params(args.invoice_date, None, args.language, config,
-                                        draft=False)
-            result = final_run.credit_on_demand(args.invoice, args.reinvoice, config, params,
-                                                Path(args.outbox),
-                                                _open_state(args, args.outbox))
-            if result.already_delivered:
-                print(f"already delivered (run {result.run_id})")
-                return 0
-            from transforms.currencies import exponent
-            from transforms.money import to_decimal
-            inv = result.rendered.tables["invoices"]
-            for r in inv.itertuples(index=False):
-                linked = r.linked_invoice_number if isinstance(r.linked_invoice_number, str) \
-                    else ""
-                amount = to_decimal(r.invoice_amount, exponent(r.currency))
-                print(f"{r.invoice_number}  {r.document_type}  {r.currency} {amount}  "
-                      f"{linked}".rstrip())
-            print(f"Delivered: {result.delivery.workbook}")
-            return 0
-    except (final_run.CommandError, ConfigError, StateError, DeliveryError, SourceError) as err:
-        print(f"billing-export: error: {err}", file=sys.stderr)
-        return 2
-    return 2
+        from transforms.currencies import exponent
+        from transforms.money import to_decimal
+        inv = result.rendered.tables["invoices"]
+        for r in inv.itertuples(index=False):
+            linked = r.linked_invoice_number if isinstance(r.linked_invoice_number, str) \
+                else ""
+            amount = to_decimal(r.invoice_amount, exponent(r.currency))
+            print(f"{r.invoice_number}  {r.document_type}  {r.currency} {amount}  "
+                  f"{linked}".rstrip())
+        print(f"Delivered: {result.delivery.workbook}")
+        return 0
+    raise AssertionError(f"no such command: {args.command}")
 
 
 def _company_config(location: str, company: str | None):
@@ -231,6 +265,7 @@ def _environment(quiet: bool) -> None:
 
 
 def _print_summary(s: dict, out) -> None:
+    from .billing_run import problem_line
     if "companies" in s:  # a group: each company's workbook, then the whole source
         for company in s["companies"]:
             _print_summary(company, out)
@@ -243,11 +278,7 @@ def _print_summary(s: dict, out) -> None:
         if p["bucket"] != "rejected":
             not_billable[p["problem"]] = not_billable.get(p["problem"], 0) + 1
             continue
-        where = p["source"] + (f":{p['row']}" if p["row"] else "")
-        col = f" {p['column']}" if p["column"] else ""
-        val = f" ({p['value']!r})" if p["value"] else ""
-        bn = f" [{p['booking_number']}]" if p["booking_number"] else ""
-        print(f"{where}{col}:{bn} {p['problem']}{val}", file=out)
+        print(problem_line(p), file=out)
     print(f"\n{'Already delivered' if s['already_delivered'] else 'Delivered'}: {s['workbook']}",
           file=out)
     print(f"  rows read {s['rows_read']}: billed {s['rows_billed']}, rejected "
@@ -262,7 +293,31 @@ def _print_summary(s: dict, out) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an error a person can act on is one line on stderr and the exit code
+    of its kind (flows.errors), a bug its traceback and :data:`flows.errors.INTERNAL`."""
+    from . import errors
     args = parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        print("billing-export: stopped", file=sys.stderr)
+        return errors.INTERRUPTED
+    except Exception as err:  # noqa: BLE001 - classified; a bug keeps its traceback
+        known = errors.classify(err)
+        if known is None:
+            import traceback
+            traceback.print_exc()
+            print(f"billing-export: internal error (a bug, please report it): "
+                  f"{type(err).__name__}: {err}", file=sys.stderr)
+            print("Nothing was delivered.", file=sys.stderr)
+            return errors.INTERNAL
+        print(f"billing-export: error: {known}", file=sys.stderr)
+        if args.command == "run":
+            print("Nothing was delivered.", file=sys.stderr)
+        return known.exit_code
+
+
+def _main(args) -> int:
     if args.command == "watch":
         _environment(False)
         from .inbox import watch_main
@@ -271,33 +326,41 @@ def main(argv: list[str] | None = None) -> int:
         _environment(True)
         return _state_main(args)
     _environment(args.quiet)
-    from .billing_run import billing_run
+    from .billing_run import Advanced, billing_run
     from .job import DEFAULT_PARTITION_ROWS
-    from .task_runners import TaskRunnerError, task_runner
+    from .task_runners import task_runner
     flow = billing_run
     if args.task_runner or args.dask_address or args.workers:
-        try:
-            flow = billing_run.with_options(task_runner=task_runner(
-                args.task_runner, args.dask_address, args.workers))
-        except TaskRunnerError as err:
-            print(f"billing-export: error: {err}", file=sys.stderr)
-            return 2
+        flow = billing_run.with_options(task_runner=task_runner(
+            args.task_runner, args.dask_address, args.workers))
     state = flow(source=args.source, config=args.config, outbox=args.outbox,
                  invoice_date=args.invoice_date, cutoff_date=args.cutoff_date,
                  language=args.language, draft=not args.final, state=args.state,
-                 incremental=args.incremental,
-                 partition_rows=args.partition_rows or DEFAULT_PARTITION_ROWS,
+                 source_secret=args.source_secret,
+                 advanced=Advanced(incremental=args.incremental,
+                                   partition_rows=args.partition_rows or DEFAULT_PARTITION_ROWS),
                  return_state=True)
     if not state.is_completed():
-        print(f"billing-export: error: {state.message}", file=sys.stderr)
-        print("Nothing was delivered.", file=sys.stderr)
-        return 2
+        raise _failure(state)
     summary = state.result()
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
         _print_summary(summary, sys.stdout)
     return 1 if args.strict and summary["rows_rejected"] else 0
+
+
+def _failure(state) -> Exception:
+    """The error a failed run ended with (the flow puts it into its Failed state), else the
+    state's message as an input error."""
+    from .errors import InputError
+    try:
+        data = state.result(raise_on_failure=False)
+    except Exception as err:  # noqa: BLE001 - the state's own exception
+        data = err
+    if isinstance(data, BaseException):
+        return data
+    return InputError(state.message or "the run failed")
 
 
 if __name__ == "__main__":

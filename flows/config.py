@@ -19,8 +19,7 @@ from transforms.reference import (SOURCE_ROWS, ReferenceError, TableProblem, cro
                                   parse_table)
 
 
-class ConfigError(Exception):
-    """The configuration cannot be used; the message lists every problem found."""
+from .errors import ConfigError  # noqa: E402,F401 - defined with every error in flows.errors
 
 
 @dataclass(frozen=True)

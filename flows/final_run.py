@@ -37,6 +37,7 @@ from transforms.pipeline import output_tables
 from . import job, qrbills, state_store
 from .config import Config
 from .sources.base import Extract
+from .errors import CommandError  # noqa: F401 - defined with every error in flows.errors
 from .outbox import (Delivery, DeliveryError, deliver, manifest_name, sha256_file,
                      write_manifest)
 from .state_store import StateStore
@@ -351,7 +352,3 @@ def _canonical_empty() -> pd.DataFrame:
     """An empty frame of canonical booking orders, typed as the parser types them."""
     return parse_booking_orders(pd.DataFrame({"source": pd.Series(dtype="str"),
                                               "source_row": pd.Series(dtype="int64")}))[0]
-
-
-class CommandError(Exception):
-    """A command cannot be carried out as asked (unknown invoice, wrong status)."""

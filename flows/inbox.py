@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from .cli import _date  # the CLI's date argument, one parser for every command
+from .errors import BillingError, InputError
 from .outbox import fsync_dir, sha256_file
 
 try:
@@ -50,7 +51,7 @@ SYSTEM_FILES = ("thumbs.db", "desktop.ini")  # written by Windows into shared fo
 log = logging.getLogger(__name__)
 
 
-class InboxError(Exception):
+class InboxError(InputError):
     """The poll as a whole cannot run (no inbox, unreadable ledger, bad configuration); no file
     was touched."""
 
@@ -387,19 +388,18 @@ def local_biller(config, outbox: Path, language: str | None = None) -> Bill:
     loaded ``Config``. A bad configuration fails the poll, not the files: they wait in the
     inbox until it is fixed."""
     from . import job
-    from .billing_run import USER_ERRORS
-    from .config import Config, ConfigError, load_config
+    from .config import Config, load_config
     try:
         job.check_validation_enabled()
         cfg = config if isinstance(config, Config) else load_config(config)
-    except (ConfigError, RuntimeError) as err:
+    except BillingError as err:
         raise InboxError(str(err)) from None
 
     def bill(path: Path, invoice_date: dt.date) -> str:
         params = job.default_params(invoice_date, None, language, cfg)
         try:
             return str(job.run_local(str(path), cfg, params, outbox).delivery.workbook)
-        except USER_ERRORS as err:
+        except BillingError as err:
             raise FileFailed(str(err)) from None
 
     return bill
@@ -450,8 +450,9 @@ def add_watch_command(subparsers) -> argparse.ArgumentParser:
                    help="a file is taken only when it was last changed at least this long ago and "
                         f"is unchanged since the previous poll (default: {SETTLE_SECONDS:g})")
     w.add_argument("--once", action="store_true",
-                   help="poll once and exit (exit code 2 if the poll could not run or a file "
-                        "stayed in the inbox after an unexpected error)")
+                   help="poll once and exit (when the poll could not run, the exit code of its "
+                        "error's kind below; 2 if a file stayed in the inbox after an "
+                        "unexpected error)")
     w.add_argument("--quiet", action="store_true", help="print only the files taken and problems")
     w.set_defaults(handler=watch_main)
     return w
@@ -469,7 +470,8 @@ def _one_poll(args, flow) -> int:
                  invoice_date=args.invoice_date, language=args.language, state=args.state,
                  settle_seconds=args.settle, return_state=True)
     if not state.is_completed():
-        raise InboxError(state.message)
+        failure = state.result(raise_on_failure=False)  # the poll's error, with its kind
+        raise failure if isinstance(failure, BillingError) else InboxError(state.message)
     taken = [Taken(**t) for t in state.result()]
     for t in taken:
         print(t.line(), file=sys.stderr if t.outcome == "error" else sys.stdout, flush=True)
@@ -492,8 +494,8 @@ def watch_main(args) -> int:
         while True:
             try:
                 code = _one_poll(args, process_inbox)
-            except InboxError as err:
-                code = 2
+            except BillingError as err:  # its kind's exit code (flows.errors)
+                code = err.exit_code
                 if str(err) != last_error:  # say it once, not every poll
                     print(f"billing-export: error: {err}", file=sys.stderr)
                 last_error = str(err)

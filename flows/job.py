@@ -50,7 +50,8 @@ def check_validation_enabled() -> None:
     unvalidated data."""
     value = os.environ.get("PANDERA_VALIDATION_ENABLED", "").strip().lower()
     if value in ("0", "false", "no", "off"):
-        raise RuntimeError("PANDERA_VALIDATION_ENABLED is off: booking orders would not be "
+        from .errors import ConfigurationError
+        raise ConfigurationError("PANDERA_VALIDATION_ENABLED is off: booking orders would not be "
                            "validated. Unset it to run billing.")
 
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-class DeliveryError(Exception):
-    """The outbox already holds a different file under the same name, or cannot be written."""
+from .errors import DeliveryError, OutboxUnwritable, from_os_error  # noqa: F401 - flows.errors
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,8 @@ def deliver(staged: Path, outbox: Path, name: str, manifest: dict) -> Delivery:
     try:
         outbox.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DeliveryError(f"{outbox}: cannot create the outbox folder: {err}") from None
+        raise from_os_error(err, outbox, "cannot create the outbox folder",
+                            OutboxUnwritable) from None
     digest = sha256_file(staged)
     final = outbox / name
     tmp = outbox / f".{name}.{os.getpid()}.part"
@@ -79,7 +79,8 @@ def deliver(staged: Path, outbox: Path, name: str, manifest: dict) -> Delivery:
         # a half-written copy must not stay in the outbox; the final name only ever points at
         # a complete, fsynced file
         tmp.unlink(missing_ok=True)
-        raise DeliveryError(f"{final}: cannot be written to the outbox: {err}") from None
+        raise from_os_error(err, final, "cannot be written to the outbox",
+                            OutboxUnwritable) from None
     body = json.dumps({**manifest, "file": name, "sha256": digest}, indent=2, sort_keys=True,
                       ensure_ascii=False).encode("utf-8") + b"\n"
     man_final = outbox / (Path(name).stem + ".manifest.json")
@@ -89,7 +90,8 @@ def deliver(staged: Path, outbox: Path, name: str, manifest: dict) -> Delivery:
         man_existed = _place(man_tmp, man_final)
     except OSError as err:
         man_tmp.unlink(missing_ok=True)
-        raise DeliveryError(f"{man_final}: cannot be written to the outbox: {err}") from None
+        raise from_os_error(err, man_final, "cannot be written to the outbox",
+                            OutboxUnwritable) from None
     return Delivery(final, man_final, digest, existed and man_existed)
 
 
@@ -114,4 +116,5 @@ def write_manifest(outbox: Path, name: str, digest: str, manifest: dict) -> tupl
         return final, _place(tmp, final)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise DeliveryError(f"{final}: cannot be written to the outbox: {err}") from None
+        raise from_os_error(err, final, "cannot be written to the outbox",
+                            OutboxUnwritable) from None

@@ -16,20 +16,25 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
 
-from . import job
+from . import errors, job
 from .billing_run import DEFAULT_CONFIG, DEFAULT_OUTBOX, billing_run
-from .config import ConfigError, load_group
+from .config import load_group
 from .inbox import SETTLE_SECONDS, Bill, FileFailed, InboxError, Taken, poll
+
+
+#: errors that fail the file (it moves to failed/ with the message)
+FILE_FAULTS = (errors.InputError, errors.ConfigurationError, errors.OutboxError)
 
 
 def subflow_biller(config: str, outbox: str, language: str | None = None,
                    state: str | None = None) -> Bill:
     """Bill each file with the ``billing_run`` flow. A bad configuration fails the poll (the
-    files wait); a failed run fails the file; a crashed run raises (the file waits)."""
+    files wait); a run failed by the file fails the file; a run failed by the machine, a
+    server or a bug raises (the file waits)."""
     try:
         job.check_validation_enabled()
         load_group(config)
-    except (ConfigError, RuntimeError) as err:
+    except errors.BillingError as err:
         raise InboxError(str(err)) from None
 
     def bill(path: Path, invoice_date: dt.date) -> str:
@@ -42,7 +47,9 @@ def subflow_biller(config: str, outbox: str, language: str | None = None,
                 return ", ".join(Path(w).name for w in result["workbooks"])
             return result["workbook"]
         crash = run.result(raise_on_failure=False)
-        if isinstance(crash, BaseException):
+        # the file is at fault: failed/; the machine or a server (disk full, database down) or
+        # a bug: the file waits in the inbox for the next poll
+        if isinstance(crash, BaseException) and not isinstance(crash, FILE_FAULTS):
             raise crash
         raise FileFailed(run.message or f"{path.name}: the billing run failed")
 
@@ -67,20 +74,24 @@ def process_inbox(inbox: str, outbox: str = DEFAULT_OUTBOX, config: str = DEFAUL
     """Take every stable file in ``inbox``: bill it (a draft) into ``outbox`` once, file it
     under ``processed/<date>/`` or ``failed/``. ``state`` is the state store of the billing
     runs (default: beside the outbox). Returns one record per file taken."""
+    errors.quiet_known_errors()
     logger = get_run_logger()
     try:
         bill = subflow_biller(config, outbox, language, state)
         taken = poll(Path(inbox), bill, invoice_date=invoice_date, settle=settle_seconds,
                      logger=logger)
-    except InboxError as err:
-        logger.error("%s — no file was taken", err)
-        return Failed(message=str(err))
+    except Exception as err:  # noqa: BLE001 - classified; a bug is raised as it is
+        known = errors.classify(err)
+        if known is None:
+            raise
+        logger.error("%s — no file was taken", known)
+        return Failed(message=str(known), data=known)
     for t in taken:
         (logger.error if t.outcome == "error" else logger.info)("%s", t.line())
     if taken:
         counts = {o: sum(t.outcome == o for t in taken)
                   for o in ("processed", "duplicate", "failed", "error")}
         create_markdown_artifact(
-            key="process-inbox", markdown=_markdown(inbox, taken),
+            key="inbox-poll", markdown=_markdown(inbox, taken),
             description=", ".join(f"{n} {o}" for o, n in counts.items() if n))
     return [t.as_dict() for t in taken]

@@ -24,8 +24,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 MIGRATIONS = Path(__file__).resolve().parent / "state_sql"
 
 
-class StateError(Exception):
-    """The state store cannot be opened or used; the message hides any password."""
+from .errors import StateError, from_os_error  # noqa: E402,F401 - flows.errors decides
 
 
 def _now() -> str:
@@ -36,7 +35,11 @@ def normalise_url(location: str | Path) -> str:
     """A path means a SQLite file; ``postgresql://`` uses the psycopg 3 driver."""
     loc = str(location)
     if "://" not in loc:
-        Path(loc).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            Path(loc).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise from_os_error(err, Path(loc).parent, "cannot create the state store's "
+                                "folder") from None
         return f"sqlite:///{Path(loc).resolve()}"
     if loc.startswith("postgresql://") or loc.startswith("postgres://"):
         return "postgresql+psycopg://" + loc.split("://", 1)[1]

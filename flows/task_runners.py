@@ -13,10 +13,12 @@ import os
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from .errors import InputError
+
 KINDS = ("threads", "dask")
 
 
-class TaskRunnerError(Exception):
+class TaskRunnerError(InputError):
     """The task runner asked for cannot be used."""
 
 

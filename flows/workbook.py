@@ -39,6 +39,8 @@ from xlsxwriter.utility import xl_col_to_name
 from schemas.columns import AMOUNT, DATE, PERCENT, RATE, TEXT, Sheet
 from transforms import currencies
 
+from .errors import WriterError  # noqa: F401 - defined with every error in flows.errors
+
 EXCEL_MAX_ROWS = 1_048_576
 EXCEL_MAX_TEXT = 32_767
 CUT_MARKER = {"de": " …[gekürzt]", "en": " …[cut]"}
@@ -128,10 +130,6 @@ class _ZipFile(zipfile.ZipFile):
 
 
 xlsxwriter.workbook.ZipFile = _ZipFile  # looked up by Workbook._store_workbook at close
-
-
-class WriterError(Exception):
-    """XlsxWriter refused a cell, or a value cannot be written exactly; names the place."""
 
 
 @dataclass

@@ -216,7 +216,7 @@ def test_deployments_work_pool_and_parameters(stack):
         assert d["parameters"]["config"] == str(SAMPLE)
     assert manual["schedules"] == [] and manual["parameters"]["draft"] is True
     assert monthly["parameters"]["draft"] is False
-    assert monthly["parameters"]["billing_period"] == "previous_month"
+    assert monthly["parameters"]["advanced"]["billing_period"] == "previous_month"
     props = manual["parameter_openapi_schema"]["properties"]  # typed from the flow signature
     assert {"source", "config", "outbox", "invoice_date", "cutoff_date", "language", "draft",
             "state"} <= set(props)
@@ -379,14 +379,14 @@ def test_manual_run_delivers_a_reconciled_workbook(stack, runs):
 
 def test_manual_run_publishes_table_and_markdown_artifacts(stack, runs):
     found = artifacts_of(stack, runs.manual["id"])
-    assert found["billing-run-totals"]["type"] == "table"
-    assert found["billing-run-reconciliation"]["type"] == "markdown"
+    assert found["billing-draft-100-totals"]["type"] == "table"
+    assert found["billing-draft-100-reconciliation"]["type"] == "markdown"
     manifest = json.loads(next(runs.manual_outbox.glob("*.manifest.json")).read_text("utf-8"))
-    table = found["billing-run-totals"]["data"]
+    table = found["billing-draft-100-totals"]["data"]
     table = json.loads(table) if isinstance(table, str) else table
     assert {r["currency"]: r["invoice amount"] for r in table} == {
         cur: t["invoice_amount"] for cur, t in manifest["totals"].items()}
-    assert f"| {manifest['rows_read']} |" in found["billing-run-reconciliation"]["data"]
+    assert f"| {manifest['rows_read']} |" in found["billing-draft-100-reconciliation"]["data"]
 
 
 def test_failed_run_delivers_nothing(runs):
@@ -414,8 +414,8 @@ def test_file_dropped_into_inbox_is_billed_by_the_inbox_deployment(stack, runs):
     manifest = check_delivery(stack.outbox, entry["workbook"])
     with open(SAMPLE / "booking_orders_en.csv", encoding="utf-8-sig", newline="") as f:
         assert manifest["rows_read"] == sum(1 for _ in csv.reader(f)) - 1
-    assert "process-inbox" not in artifacts_of(stack, first["id"])  # nothing taken yet
-    assert "process-inbox" in artifacts_of(stack, second["id"])
+    assert "inbox-poll" not in artifacts_of(stack, first["id"])  # nothing taken yet
+    assert "inbox-poll" in artifacts_of(stack, second["id"])
 # --------------------------------------------------------------------------------------------
 # the UI renders the run's artifacts (only where Debian's chromium is installed)
 # --------------------------------------------------------------------------------------------
@@ -446,10 +446,10 @@ def test_ui_renders_the_run_artifacts(stack, runs, tmp_path):
     run = runs.manual
     found = artifacts_of(stack, run["id"])
     manifest = json.loads(next(runs.manual_outbox.glob("*.manifest.json")).read_text("utf-8"))
-    table_page = f"{stack.ui}/artifacts/artifact/{found['billing-run-totals']['id']}"
+    table_page = f"{stack.ui}/artifacts/artifact/{found['billing-draft-100-totals']['id']}"
     dom = _headless(browser, tmp_path / "p1", table_page, "--dump-dom")
     assert manifest["totals"]["CHF"]["invoice_amount"] in dom  # the table, rendered
-    recon_page = f"{stack.ui}/artifacts/artifact/{found['billing-run-reconciliation']['id']}"
+    recon_page = f"{stack.ui}/artifacts/artifact/{found['billing-draft-100-reconciliation']['id']}"
     dom = _headless(browser, tmp_path / "p2", recon_page, "--dump-dom")
     assert "<table" in dom and "Gelesene Zeilen" in dom  # the markdown, rendered as a table
     shots = ROOT / "out" / "e2e"

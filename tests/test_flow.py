@@ -43,7 +43,7 @@ def test_flow_delivers_reconciled_workbook_and_artifacts(prefect_harness, tmp_pa
 
     import asyncio
     keys = {a.key for a in asyncio.run(artifacts())}
-    assert {"billing-run-totals", "billing-run-reconciliation"} <= keys
+    assert {"billing-draft-100-totals", "billing-draft-100-reconciliation"} <= keys
 
 
 def test_flow_fails_cleanly_on_unusable_source(prefect_harness, tmp_path):
@@ -98,9 +98,9 @@ def test_unreachable_database_is_retried_then_fails_without_password(prefect_har
 
     import flows.billing_run as br
 
-    fast = br.extract_task.with_options(retry_delay_seconds=[0, 0, 0])
-    monkeypatch.setattr(br, "extract_task", fast)
-    state = br.billing_run(source="postgresql+psycopg://billing:s3cret@127.0.0.1:1/openolat",
+    monkeypatch.setenv("BILLING_RETRY_DELAYS", "0,0,0")
+    monkeypatch.setenv("BILLING_DB_PASSWORD", "s3cret")
+    state = br.billing_run(source="postgresql+psycopg://billing@127.0.0.1:1/openolat",
                            config=str(SAMPLE), outbox=str(tmp_path / "outbox"),
                            invoice_date=INVOICE_DATE, return_state=True)
     assert state.is_failed()

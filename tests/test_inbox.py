@@ -352,7 +352,7 @@ def test_process_inbox_flow_bills_files_as_subflows(prefect_harness, box, monkey
     assert [taken["orders.csv"]["workbook"]] == workbooks(outbox)
     assert taken["bad.csv"]["outcome"] == "failed"
     assert "Buchungsnummer" in (inbox / "failed" / "bad.csv.error.txt").read_text()
-    assert "process-inbox" in _artifact_keys()
+    assert "inbox-poll" in _artifact_keys()
 
     # a crashing billing run leaves the file in the inbox; the next poll takes it
     (inbox / "more.csv").write_bytes(small_orders(20))

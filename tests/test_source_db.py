@@ -542,7 +542,8 @@ def test_incremental_final_run_credits_and_reinvoices_a_silent_price_edit(prefec
     loader.load(url)
     state = str(tmp_path / "state.sqlite")
     args = dict(source=url, config=str(SAMPLE), outbox=str(tmp_path / "outbox"), state=state,
-                invoice_date=INVOICE_DATE, draft=False, incremental=True, return_state=True)
+                invoice_date=INVOICE_DATE, draft=False, advanced={"incremental": True},
+                return_state=True)
     first = billing_run(**args)
     assert first.is_completed(), first.message
     assert first.result()["rows_read"] == 239 and first.result()["credit_notes"] == 0

@@ -14,14 +14,8 @@ from typing import Protocol
 
 import pandas as pd
 
+from ..errors import SourceError  # noqa: F401 - defined with every error in flows.errors
 
-class SourceError(Exception):
-    """The source as a whole cannot be read (no such file, not a CSV, columns missing)."""
-
-    def __init__(self, source: str, message: str, row: int | None = None):
-        self.source, self.row, self.message = source, row, message
-        where = f"{source}:{row}" if row else source
-        super().__init__(f"{where}: {message}")
 
 
 @dataclass(frozen=True)

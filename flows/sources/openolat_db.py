@@ -65,6 +65,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import re
 import sqlite3
 from decimal import Decimal, InvalidOperation, localcontext
@@ -80,16 +81,12 @@ from sqlalchemy.types import TypeDecorator
 
 from transforms.currencies import EXPONENTS
 
+from ..errors import SourcePasswordGiven, SourceUnavailable  # noqa: F401 - flows.errors decides
 from .base import Extract, SourceError
 
 INVOICE_METHOD = "invoice.method"
 ORDER_TABLE = "o_ac_order"
 CONNECT_TIMEOUT_S = 10
-
-
-class SourceUnavailable(SourceError):
-    """The database server cannot be reached right now (refused, unknown host, timeout, lost
-    connection): worth retrying, unlike every other :class:`SourceError`."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -453,6 +450,38 @@ def safe_url(url: URL) -> str:
     return url.set(query=query).render_as_string(hide_password=True)
 
 
+#: the database password for a URL without one (any dialect; PostgreSQL's driver also reads
+#: PGPASSWORD and ~/.pgpass by itself)
+PASSWORD_VARIABLE = "BILLING_DB_PASSWORD"
+
+_HOW = (f"leave it out of the URL and give it in the environment ({PASSWORD_VARIABLE}, or "
+        "PGPASSWORD or ~/.pgpass for PostgreSQL), or store the whole URL in a Prefect Secret "
+        "block and name it (--source-secret NAME / the flow's source_secret)")
+
+
+def refuse_password(location: str | None, what: str = "source") -> None:
+    """A URL with a password is refused before it goes anywhere: as a command-line argument
+    it is in the process list, as a flow parameter in Prefect's database."""
+    if not location or "://" not in str(location):
+        return
+    try:
+        password = make_url(str(location)).password
+    except (sa_exc.ArgumentError, ValueError, TypeError):
+        password = re.search(r"://[^:/@]*:[^@/]+@", str(location))
+    if password:
+        what = f"the {what} URL" if what else "the URL"
+        raise SourcePasswordGiven(f"{_redact_text(str(location))}: {what} holds a password, "
+                                  f"which would be stored and shown; {_HOW}")
+
+
+def with_password(url: URL) -> URL:
+    """``url`` with the password of :data:`PASSWORD_VARIABLE` when it has none."""
+    password = os.environ.get(PASSWORD_VARIABLE)
+    if url.password is None and password and url.get_backend_name() != "sqlite":
+        return url.set(password=password)
+    return url
+
+
 def _redact_text(location: str) -> str:
     """Best effort for a location SQLAlchemy cannot parse: hide ``user:password@``."""
     return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", location)
@@ -566,6 +595,7 @@ def read(location: str, since: dt.datetime | None = None, recheck=(),
                           "postgresql+psycopg://user@host:5432/openolat") from None
     shown = safe_url(url)
     source = f"{shown} {ORDER_TABLE}"
+    url = with_password(url)
     engine = _engine(url, shown)
     try:
         try:
