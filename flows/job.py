@@ -240,6 +240,11 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
     name = file_name(config, params, rid)
     staging.mkdir(parents=True, exist_ok=True)
     path = staged or staging / f".{name}.{os.getpid()}.part"
+    invoices = output_tables(billing, lang)["invoices"] if config.settings.qr_bill else None
+    if invoices is not None:  # a billing address a QR-bill cannot carry is a flag, not a stop
+        _, skipped = qrbills.plan(invoices)
+        billing = billing.note(*(("flags", "qr_bill_skipped", None, f"{n}: {r}")
+                                 for n, r in qrbills.data_skips(skipped).items()))
     recon = reconciliation(billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
                            parameters_table(params, config, rid), lang)
     tables["reconciliation"] = recon
@@ -260,7 +265,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
         if qr_staged.exists():
             shutil.rmtree(qr_staged)
         man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
-            qr_staged, output_tables(billing, lang)["invoices"], config.settings, lang)}
+            qr_staged, invoices, config.settings, lang)}
     return Rendered(path, name, man, tables, report.cut_cells, qr_staged)
 
 

@@ -36,6 +36,7 @@ LABELS = {
     "tax_rate_change": ("Steuersatzwechsel innerhalb der Rechnung",
                         "Tax rate changes within invoice"),
     "text_cut": ("Text gekürzt (Excel-Grenze)", "Text cut (Excel limit)"),
+    "qr_bill_skipped": ("QR-Rechnung weggelassen", "QR-bill skipped"),
     "counts": ("Zeilen", "Rows"),
     "totals": ("Summen", "Totals"),
     "home_totals": ("Summen Hauswährung", "Home currency totals"),
