@@ -132,6 +132,23 @@ def _parse_money_texts(s: pd.Series) -> pd.DataFrame:
     }, index=s.index)
 
 
+def _too_large(parsed: pd.DataFrame, text: pd.Series) -> pd.DataFrame:
+    """An amount refused as "too many decimals" whose decimals are fine is one too large for
+    int64 minor units: say so (AMOUNT_TOO_LARGE), not that it has too many decimals."""
+    suspect = parsed["reason"] == Reason.TOO_MANY_DECIMALS.name
+    if not suspect.any():
+        return parsed
+    frac = text[suspect].astype("str").str.extract(r"[0-9]\.([0-9]+)\s*[A-Za-z]{0,3}\s*$")[0]
+    decimals = frac.str.len().fillna(0).astype("int64")
+    exps = pd.Series(currencies.exponents(parsed.loc[suspect, "detail"].fillna("")),
+                     index=decimals.index)
+    fits = decimals <= exps
+    parsed = parsed.copy()
+    parsed.loc[fits[fits].index, "reason"] = Reason.AMOUNT_TOO_LARGE.name
+    parsed.loc[fits[fits].index, "detail"] = None
+    return parsed
+
+
 def _cell_problems(raw: pd.DataFrame, mask: pd.Series, column: str, reason, detail=None):
     mask = pd.Series(np.asarray(mask, dtype=bool), index=raw.index)
     raw["_bad"] = raw["_bad"] | mask
@@ -174,7 +191,7 @@ def parse_booking_orders(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]
                                 Reason.REQUIRED.name))
 
     for c in bo.MONEY_FIELDS:
-        parsed = parse_money(raw[c])
+        parsed = _too_large(parse_money(raw[c]), raw[c])
         found.append(_cell_problems(raw, parsed["reason"].notna(), c, parsed["reason"],
                                     parsed["detail"]))
         out[c] = parsed["minor"]
