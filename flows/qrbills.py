@@ -155,16 +155,18 @@ class _Sketch:
         self.texts: list[str] = []
 
     def _note(self, name, args, kwargs):
-        self.calls.append((name, tuple(_frozen(a, self) for a in args),
-                           tuple((k, _frozen(v, self)) for k, v in kwargs.items())))
+        self.calls.append((name, args, tuple(kwargs.items())))
         return self
 
     def text(self, value, *args, **kwargs):
         self.texts.append(value)
         return self._note("text", args, kwargs)
 
-    def add(self, *args, **kwargs):
-        return self._note("add", args, kwargs)
+    def add(self, element):
+        if element is not self:
+            raise TypeError("qrbill added an element the sketch did not make")
+        self.calls.append(("add",))
+        return self
 
     def g(self, *args, **kwargs):
         return self._note("g", args, kwargs)
@@ -179,7 +181,8 @@ class _Sketch:
         return self._note("rect", args, kwargs)
 
     def polygon(self, *args, **kwargs):
-        return self._note("polygon", args, kwargs)
+        return self._note("polygon", tuple(_frozen(a) for a in args),
+                          {k: _frozen(v) for k, v in kwargs.items()})
 
     def translate(self, *args, **kwargs):
         return self._note("translate", args, kwargs)
@@ -191,13 +194,10 @@ class _Sketch:
         return self._note("rotate", args, kwargs)
 
 
-def _frozen(value, sketch):
-    """A call's argument as a key: lists (a polygon's points) as tuples, elements as one
-    name."""
-    if value is sketch:
-        return "element"
+def _frozen(value):
+    """A polygon's points as a key (tuples, not lists)."""
     if isinstance(value, list):
-        return tuple(_frozen(v, sketch) for v in value)
+        return tuple(_frozen(v) for v in value)
     return value
 
 
