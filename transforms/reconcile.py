@@ -37,6 +37,8 @@ LABELS = {
                         "Tax rate changes within invoice"),
     "text_cut": ("Text gekürzt (Excel-Grenze)", "Text cut (Excel limit)"),
     "qr_bill_skipped": ("QR-Rechnung weggelassen", "QR-bill skipped"),
+    "control_characters": ("Zellen mit Steuerzeichen (als _xHHHH_ geschrieben)",
+                           "Cells with control characters (written as _xHHHH_)"),
     "counts": ("Zeilen", "Rows"),
     "totals": ("Summen", "Totals"),
     "home_totals": ("Summen Hauswährung", "Home currency totals"),
