@@ -193,3 +193,18 @@ def test_defaults_hold_the_benchmark_sizes(monkeypatch):
     monkeypatch.setenv("BILLING_MAX_XLSX_CELLS", "lots")
     with pytest.raises(SourceError, match="BILLING_MAX_XLSX_CELLS: expected a positive number"):
         Limits.from_env()
+
+
+def test_rows_and_cells_are_counted_exactly_across_chunk_seams():
+    import random
+    rng = random.Random(7)
+    for _ in range(2000):
+        data = bytes(rng.choice(b"<c >rowx") for _ in range(rng.randint(0, 60)))
+        cuts = sorted(rng.sample(range(len(data) + 1), min(len(data) + 1, rng.randint(0, 6))))
+        tail, rows, cells = b"", 0, 0
+        for part in (data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])):
+            rows += openolat_xlsx._count(part, tail, (b"<row ", b"<row>"))
+            cells += openolat_xlsx._count(part, tail, (b"<c ", b"<c>"))
+            tail = (tail + part)[-4:]
+        assert rows == data.count(b"<row ") + data.count(b"<row>")
+        assert cells == data.count(b"<c ") + data.count(b"<c>")

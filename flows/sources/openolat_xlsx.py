@@ -289,12 +289,14 @@ def _damaged(name: str) -> SourceError:
                        "downloading or copying?); download the export again")
 
 
-def _count(chunk, tail: bytes, needles: tuple[bytes, ...]) -> tuple[int, bytes]:
-    """Occurrences of the needles in ``chunk``, those that straddle the previous chunk's
-    ``tail`` included; returns the count and the new tail."""
-    joined = tail + bytes(chunk)
-    n = sum(joined.count(x) - tail.count(x) for x in needles)
-    return n, joined[-15:]
+def _count(chunk: bytes, tail: bytes, needles: tuple[bytes, ...]) -> int:
+    """Occurrences of the needles in ``chunk``, those that begin in the previous chunk's
+    ``tail`` (its last 4 bytes) included."""
+    n = 0
+    for x in needles:
+        k = len(x) - 1  # a match in the seam begins in the tail: the chunk's part is shorter
+        n += chunk.count(x) + (tail[len(tail) - k:] + chunk[:k]).count(x)
+    return n
 
 
 def check_bounds(data: bytes, zf: zipfile.ZipFile, name: str, limits: Limits) -> None:
@@ -311,7 +313,7 @@ def check_bounds(data: bytes, zf: zipfile.ZipFile, name: str, limits: Limits) ->
     total = 0
     for info in infos:
         sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
-        done, rows, cells, tails = 0, 0, 0, (b"", b"")
+        done, rows, cells, tail = 0, 0, 0, b""
         first = True
         for out, used in _raw_member(data, info, name):
             done += len(out)
@@ -329,9 +331,10 @@ def check_bounds(data: bytes, zf: zipfile.ZipFile, name: str, limits: Limits) ->
             if first:
                 first = False
                 _check_dimension(bytes(out[:4096]), info.filename, name, limits)
-            n, t0 = _count(out, tails[0], (b"<row ", b"<row>"))
-            m, t1 = _count(out, tails[1], (b"<c ", b"<c>"))
-            rows, cells, tails = rows + n, cells + m, (t0, t1)
+            out = bytes(out)
+            rows += _count(out, tail, (b"<row ", b"<row>"))
+            cells += _count(out, tail, (b"<c ", b"<c>"))
+            tail = (tail + out[:4])[-4:] if len(out) < 4 else out[-4:]
             if rows > EXCEL_MAX_ROWS:
                 raise SourceError(name, f"the sheet {info.filename} has more than "
                                   f"{EXCEL_MAX_ROWS:,} rows, more than Excel holds: not an "
