@@ -9,11 +9,13 @@ cannot carry (city over 35 characters, postal code over 16, a country that is no
 control character, an amount over 999 999 999.99): :func:`plan` names the reason before
 anything is drawn, and the Reconciliation sheet lists these invoices under the flags.
 
-The QR code of each bill is encoded by zxing-cpp (C++) instead of the ``qrcode`` package that
-``qrbill`` calls: the rest of the slip is qrbill's own drawing, but its pure-Python QR encoder
-took 30 ms an invoice (two minutes at 4,000 invoices). zxing-cpp may choose another mask
-than ``qrcode`` does, so the squares differ while the payload is the same text;
-``tests/test_qrbills.py`` decodes both and compares the rest of the SVG byte for byte.
+qrbill alone took 30 ms an invoice (two minutes at 4,000 invoices), nearly all of it in the
+pure-Python ``qrcode`` encoder, the rest in svgwrite. So the QR code is encoded by zxing-cpp
+(C++; UTF-8 bytes in byte mode, no ECI, error correction M, as qrbill does), and the slip
+is qrbill's own drawing made once per layout and filled in per invoice (:class:`Slips`).
+zxing-cpp may choose another mask and QR version than ``qrcode``: the squares differ, the
+payload does not. ``tests/test_qrbills.py`` decodes both codes and compares the rest of the
+SVG with qrbill's byte for byte; ``benchmarks/qrbills.py`` times the two.
 """
 
 from __future__ import annotations
