@@ -129,7 +129,12 @@ def booking_order_schema(currencies) -> pa.DataFrameSchema:
     }
     return pa.DataFrameSchema(
         {
-            "booking_number": pa.Column("str", pa.Check.str_length(min_value=1, error="REQUIRED")),
+            "booking_number": pa.Column("str", [
+                pa.Check.str_length(min_value=1, error="REQUIRED"),
+                # the state store keeps it as VARCHAR(64), and an id holds no control character
+                pa.Check.str_length(max_value=64, error="BAD_BOOKING_NUMBER"),
+                pa.Check(lambda s: ~s.str.contains(r"[\x00-\x1f\x7f]", regex=True),
+                         error="BAD_BOOKING_NUMBER")]),
             "booking_status": pa.Column("str", pa.Check.isin(STATUSES, error="UNKNOWN_STATUS")),
             "payment_method": pa.Column("str", nullable=True),
             "order_date": pa.Column("datetime64[ns]"),

@@ -42,6 +42,9 @@ class Reason(Enum):
     CURRENCY_MISMATCH = (REJECTED, "Stornogebühr in anderer Währung ({detail}) als der Preis",
                          "cancellation fee in another currency ({detail}) than the price")
     UNKNOWN_STATUS = (REJECTED, "unbekannter Buchungsstatus", "unknown booking status")
+    BAD_BOOKING_NUMBER = (REJECTED, "Buchungsnummer länger als 64 Zeichen oder mit "
+                          "Steuerzeichen", "booking number longer than 64 characters or "
+                          "holding a control character")
     DUPLICATE_BOOKING = (REJECTED, "Buchungsnummer mehrfach vorhanden (Zeilen {detail})",
                          "booking number appears more than once (rows {detail})")
     END_BEFORE_BEGIN = (REJECTED, "Durchführung endet vor ihrem Beginn",

@@ -89,6 +89,8 @@ def test_one_bad_cell_never_stops_a_run(sample_config, column, row, value):
     ("Durchführung von", "31.12.2262", "DATE_OUT_OF_RANGE"),
     ("Preis", "CHF 10000000000.01", "AMOUNT_TOO_LARGE"),
     ("Stornogebühr", "CHF 99999999999999999.00", "AMOUNT_TOO_LARGE"),
+    ("Buchungsnummer", "9" * 65, "BAD_BOOKING_NUMBER"),
+    ("Buchungsnummer", "1042\x0012", "BAD_BOOKING_NUMBER"),
 ])
 def test_value_later_stages_cannot_hold_is_rejected_on_its_row(sample_config, column, value,
                                                               reason):
@@ -99,6 +101,7 @@ def test_value_later_stages_cannot_hold_is_rejected_on_its_row(sample_config, co
     assert list(mine["reason"]) == [reason]
     assert list(mine["column"]) == [{"Auftragsdatum": "order_date", "Preis": "price",
                                      "Stornogebühr": "cancellation_fee",
+                                     "Buchungsnummer": "booking_number",
                                      "Durchführung von": "service_begin"}[column]]
     assert list(mine["value"]) == [value]
     assert Reason[reason].text("de", "") and Reason[reason].text("en", "")
