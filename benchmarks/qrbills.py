@@ -1,6 +1,6 @@
 """Time the QR-bill SVGs of 4,000 invoices (the invoices of about 100k orders), side by side
-with the implementation before zxing-cpp and the templates (``qrbill``'s own ``QRBill``, whose QR code comes from
-the pure-Python ``qrcode`` package).
+with the implementation before zxing-cpp and the templates (``qrbill``'s own ``QRBill``,
+whose QR code comes from the pure-Python ``qrcode`` package).
 
 Run: ``python benchmarks/qrbills.py`` (``--invoices 4000 --baseline 400``). The baseline takes
 about 30 ms an invoice, so by default it renders a tenth of the invoices and the figures are
