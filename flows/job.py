@@ -261,13 +261,22 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
     name = file_name(config, params, rid)
     staging.mkdir(parents=True, exist_ok=True)
     path = staged or staging / f".{name}.{os.getpid()}.part"
+    invoices = output_tables(billing, lang)["invoices"] if config.settings.qr_bill else None
+    if invoices is not None:  # a billing address a QR-bill cannot carry is a flag, not a stop
+        _, skipped = qrbills.plan(invoices)
+        billing = billing.note(*(("flags", "qr_bill_skipped", None, f"{n}: {r}")
+                                 for n, r in qrbills.data_skips(skipped).items()))
     recon = reconciliation(billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
                            parameters_table(params, config, rid), lang)
     tables["reconciliation"] = recon
     # text cut at Excel's limit is only known while writing; a first pass counts the cells
     cut = _count_cut(tables, max_text)
-    if cut:
-        billing = billing.note(("flags", "text_cut", None, str(cut)))
+    control = _count_control(tables)
+    if cut or control:
+        if cut:
+            billing = billing.note(("flags", "text_cut", None, str(cut)))
+        if control:
+            billing = billing.note(("flags", "control_characters", None, str(control)))
         tables["reconciliation"] = reconciliation(
             billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
             parameters_table(params, config, rid), lang)
@@ -281,7 +290,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
         if qr_staged.exists():
             shutil.rmtree(qr_staged)
         man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
-            qr_staged, output_tables(billing, lang)["invoices"], config.settings, lang)}
+            qr_staged, invoices, config.settings, lang)}
     return Rendered(path, name, man, tables, report.cut_cells, qr_staged)
 
 
@@ -292,6 +301,23 @@ def _count_cut(tables, max_text) -> int:
         for c in sheet.cols:
             if c.kind == "text" and len(frame):
                 n += int(over_limit(frame[c.id], max_text).sum())  # as the writer cuts
+    return n
+
+
+#: characters XML cannot hold; the writer stores them as Excel's _xHHHH_ escapes
+_XML_ILLEGAL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
+
+
+def _count_control(tables) -> int:
+    """Text cells holding a character that XML cannot carry: the writer escapes them
+    (``_x0001_``), and the Reconciliation sheet says how many cells were so written."""
+    n = 0
+    for sheet in SHEETS:
+        frame = tables[sheet.id]
+        for c in sheet.cols:
+            if c.kind == "text" and len(frame):
+                n += int(frame[c.id].astype("str").str.contains(_XML_ILLEGAL, regex=True)
+                         .fillna(False).sum())
     return n
 
 

@@ -79,6 +79,14 @@ TEXT_FIELDS = (
     "billing_org_name",
 )
 DATE_FIELDS = ("order_date", "service_begin", "service_end")
+#: The dates a booking may carry, first and last day: a real date outside it is rejected on
+#: its row. Excel's dates begin in 1900 and pandas' nanosecond dates end in 2262; tax
+#: periods, due dates and terms add years to a date, so the range stops well before that.
+DATE_RANGE = ("1900-01-01", "2199-12-31")
+#: The largest price or fee, in minor units (10 billion CHF). A million bookings at this
+#: amount still sum inside int64, and an invoice of up to a thousand of them keeps the 15
+#: significant digits Excel shows exactly.
+MAX_AMOUNT_MINOR = 10**12
 MONEY_FIELDS = ("price", "cancellation_fee")
 
 STATUSES = ("NEW", "PREPAYMENT", "PAYED", "CANCELED", "WRITTEN_OFF", "ERROR")
@@ -111,9 +119,12 @@ def _nullable_text() -> pa.Column:
 def booking_order_schema(currencies) -> pa.DataFrameSchema:
     """Checks on the parsed frame; every check's error text is a Reason id."""
     money = {
-        "price": pa.Column("Int64", pa.Check.ge(0, error="NEGATIVE_AMOUNT"), nullable=True),
-        "cancellation_fee": pa.Column("Int64", pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
-                                      nullable=True),
+        "price": pa.Column("Int64", [pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
+                                     pa.Check.le(MAX_AMOUNT_MINOR, error="AMOUNT_TOO_LARGE")],
+                           nullable=True),
+        "cancellation_fee": pa.Column("Int64", [
+            pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
+            pa.Check.le(MAX_AMOUNT_MINOR, error="AMOUNT_TOO_LARGE")], nullable=True),
         "price_currency": pa.Column("str", pa.Check.isin(currencies, error="UNKNOWN_CURRENCY"),
                                     nullable=True),
         "cancellation_fee_currency": pa.Column(
@@ -121,7 +132,12 @@ def booking_order_schema(currencies) -> pa.DataFrameSchema:
     }
     return pa.DataFrameSchema(
         {
-            "booking_number": pa.Column("str", pa.Check.str_length(min_value=1, error="REQUIRED")),
+            "booking_number": pa.Column("str", [
+                pa.Check.str_length(min_value=1, error="REQUIRED"),
+                # the state store keeps it as VARCHAR(64), and an id holds no control character
+                pa.Check.str_length(max_value=64, error="BAD_BOOKING_NUMBER"),
+                pa.Check(lambda s: ~s.str.contains(r"[\x00-\x1f\x7f]", regex=True),
+                         error="BAD_BOOKING_NUMBER")]),
             "booking_status": pa.Column("str", pa.Check.isin(STATUSES, error="UNKNOWN_STATUS")),
             "payment_method": pa.Column("str", nullable=True),
             "order_date": pa.Column("datetime64[ns]"),

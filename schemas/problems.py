@@ -35,9 +35,17 @@ class Reason(Enum):
     UNKNOWN_CURRENCY = (REJECTED, "unbekannte Währung (kein ISO-4217-Code)",
                         "unknown currency (not an ISO 4217 code)")
     NEGATIVE_AMOUNT = (REJECTED, "Betrag ist negativ", "amount is negative")
+    AMOUNT_TOO_LARGE = (REJECTED, "Betrag zu gross (höchstens 10 Milliarden, z. B. "
+                        "CHF 10 000 000 000.00)", "amount too large (at most 10 billion, e.g. "
+                        "CHF 10,000,000,000.00)")
+    DATE_OUT_OF_RANGE = (REJECTED, "Datum ausserhalb 1900-01-01 bis 2199-12-31",
+                         "date outside 1900-01-01 to 2199-12-31")
     CURRENCY_MISMATCH = (REJECTED, "Stornogebühr in anderer Währung ({detail}) als der Preis",
                          "cancellation fee in another currency ({detail}) than the price")
     UNKNOWN_STATUS = (REJECTED, "unbekannter Buchungsstatus", "unknown booking status")
+    BAD_BOOKING_NUMBER = (REJECTED, "Buchungsnummer länger als 64 Zeichen oder mit "
+                          "Steuerzeichen", "booking number longer than 64 characters or "
+                          "holding a control character")
     DUPLICATE_BOOKING = (REJECTED, "Buchungsnummer mehrfach vorhanden (Zeilen {detail})",
                          "booking number appears more than once (rows {detail})")
     END_BEFORE_BEGIN = (REJECTED, "Durchführung endet vor ihrem Beginn",

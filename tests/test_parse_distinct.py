@@ -52,7 +52,7 @@ def test_money_parsed_once_per_text_equals_row_by_row(s, price_format):
 @given(st.one_of(column(DATES, "str"), column(DATES, "object")))
 def test_dates_parsed_once_per_text_equal_row_by_row(s):
     dates, bad = parse.parse_dates(s)
-    want_dates, want_bad = parse._parse_date_texts(s)
+    want_dates, want_bad, _ = parse._parse_date_texts(s)
     pd.testing.assert_series_equal(dates, want_dates)
     pd.testing.assert_series_equal(bad, want_bad)
 

@@ -68,14 +68,31 @@ def _spread(result, codes: np.ndarray, index: pd.Index):
 def parse_dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Dates from ISO text (with or without time, as older exports write), ``DD.MM.YYYY`` or
     real date values; returns ``(dates, bad)``. Blank and ``null`` are missing, not bad."""
+    dates, bad, _ = dates_in_range(s)
+    return dates, bad
+
+
+def dates_in_range(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """:func:`parse_dates` and which of the bad cells hold a real date outside
+    ``bo.DATE_RANGE``: ``(dates, bad, outside)``. The frame keeps nanosecond dates (pandas'
+    end in 2262) and Excel's begin in 1900, so such a date is rejected on its row rather than
+    stopping the run."""
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.normalize().astype("datetime64[ns]"), pd.Series(False, index=s.index)
+        return _in_range(s.dt.normalize(), pd.Series(False, index=s.index))
     codes, values = _distinct(s)
-    dates, bad = _parse_date_texts(values)
-    return _spread(dates, codes, s.index), _spread(bad, codes, s.index)
+    dates, bad, outside = _parse_date_texts(values)
+    return (_spread(dates, codes, s.index), _spread(bad, codes, s.index),
+            _spread(outside, codes, s.index))
 
 
-def _parse_date_texts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _in_range(dates: pd.Series, bad: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    lo, hi = (pd.Timestamp(d) for d in bo.DATE_RANGE)
+    wide = dates.astype("datetime64[s]")  # holds years 1 to 9999
+    outside = wide.notna() & ((wide < lo) | (wide > hi))
+    return wide.where(~outside).astype("datetime64[ns]"), bad | outside, outside
+
+
+def _parse_date_texts(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     blank = _blank(s)
     text = s.astype("str").str.strip()
     iso = pd.to_datetime(text.str.slice(0, 10).where(text.str.match(
@@ -83,9 +100,9 @@ def _parse_date_texts(s: pd.Series) -> tuple[pd.Series, pd.Series]:
         format="%Y-%m-%d", errors="coerce")
     de = pd.to_datetime(text.where(text.str.match(r"^\d{1,2}\.\d{1,2}\.\d{4}$"), None),
                         format="%d.%m.%Y", errors="coerce")
-    dates = iso.fillna(de).astype("datetime64[ns]")
+    dates = iso.astype("datetime64[s]").fillna(de.astype("datetime64[s]"))
     bad = dates.isna() & ~blank
-    return dates.where(~blank), bad
+    return _in_range(dates.where(~blank), bad)
 
 
 def parse_money(s: pd.Series, price_format: str = amounts.DETECT) -> pd.DataFrame:
@@ -192,6 +209,23 @@ def _parse_amounts(raw: pd.DataFrame, price_format: str) -> dict[str, pd.DataFra
     return out
 
 
+def _too_large(parsed: pd.DataFrame, text: pd.Series) -> pd.DataFrame:
+    """An amount refused as "too many decimals" whose decimals are fine is one too large for
+    int64 minor units: say so (AMOUNT_TOO_LARGE), not that it has too many decimals."""
+    suspect = parsed["reason"] == Reason.TOO_MANY_DECIMALS.name
+    if not suspect.any():
+        return parsed
+    frac = text[suspect].astype("str").str.extract(r"[0-9]\.([0-9]+)\s*[A-Za-z]{0,3}\s*$")[0]
+    decimals = frac.str.len().fillna(0).astype("int64")
+    exps = pd.Series(currencies.exponents(parsed.loc[suspect, "detail"].fillna("")),
+                     index=decimals.index)
+    fits = decimals <= exps
+    parsed = parsed.copy()
+    parsed.loc[fits[fits].index, "reason"] = Reason.AMOUNT_TOO_LARGE.name
+    parsed.loc[fits[fits].index, "detail"] = None
+    return parsed
+
+
 def _cell_problems(raw: pd.DataFrame, mask: pd.Series, column: str, reason, detail=None):
     mask = pd.Series(np.asarray(mask, dtype=bool), index=raw.index)
     raw["_bad"] = raw["_bad"] | mask
@@ -227,13 +261,16 @@ def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
         out[c] = _clean_text(raw[c])
 
     for c in bo.DATE_FIELDS:
-        dates, bad = parse_dates(raw[c])
-        found.append(_cell_problems(raw, bad, c, Reason.BAD_DATE.name))
+        dates, bad, outside = dates_in_range(raw[c])
+        reason = pd.Series(np.where(outside, Reason.DATE_OUT_OF_RANGE.name,
+                                    Reason.BAD_DATE.name), index=raw.index)
+        found.append(_cell_problems(raw, bad, c, reason))
         out[c] = dates
     found.append(_cell_problems(raw, _blank(raw["order_date"]), "order_date",
                                 Reason.REQUIRED.name))
 
     for c, parsed in _parse_amounts(raw, price_format).items():
+        parsed = _too_large(parsed, raw[c])
         found.append(_cell_problems(raw, parsed["reason"].notna(), c, parsed["reason"],
                                     parsed["detail"]))
         out[c] = parsed["minor"]

@@ -12,7 +12,21 @@ import pandera.pandas as pa
 from schemas.booking_order import booking_order_schema
 from schemas.problems import Reason, empty_problems, problems
 
-from .currencies import EXPONENTS
+from . import money
+from .currencies import EXPONENTS, exponent
+
+_MONEY = ("price", "cancellation_fee")
+
+
+def _money_values(probs: pd.DataFrame, rows: pd.DataFrame) -> None:
+    """A failing amount shown as the user wrote it (``CHF 12.50``), not in minor units."""
+    for c in _MONEY:
+        at = (probs["column"] == c).to_numpy()
+        for i in at.nonzero()[0]:
+            minor, cur = rows[c].iloc[i], rows[f"{c}_currency"].iloc[i]
+            if pd.notna(minor) and cur in EXPONENTS:
+                probs.iloc[i, probs.columns.get_loc("value")] = (
+                    f"{cur} {money.to_decimal(int(minor), exponent(cur))}")
 
 
 def validate_booking_orders(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -36,6 +50,7 @@ def validate_booking_orders(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
         probs = problems(rows, reason=None, column=data_cases["column"].to_numpy(),
                          value=data_cases["failure_case"].astype("str").to_numpy())
         probs["reason"] = reason.to_numpy()
+        _money_values(probs, rows)
         probs["detail"] = data_cases["check"].where(reason == Reason.INVALID.name).to_numpy()
         good = frame.drop(index=data_cases["index"].unique()).reset_index(drop=True)
         return good, probs

@@ -20,6 +20,7 @@ import codecs
 import csv
 import hashlib
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,12 +31,17 @@ import pyarrow.csv as pa_csv
 from transforms.headers import HeaderMap, map_headers, required_headers
 
 from . import csv_scan
-from .base import Extract, SourceError, read_file
+from .base import Extract, Limits, SourceError, file_size, over_limit, read_file
 
 _INK = "[!-~]"  # a printable ASCII character other than space: the cell is not blank
 
 
-def read(location: str) -> Extract:
+def read(location: str, limits: Limits | None = None) -> Extract:
+    limits = limits or Limits.from_env()
+    size = file_size(location)
+    if size > limits.csv_mb * 2**20:
+        raise over_limit(Path(location).name, f"the CSV file is {size / 2**20:,.2f} MB, larger "
+                         f"than {limits.csv_mb:g} MB", "csv_mb", limits.csv_mb)
     name, data = read_file(location, "a CSV file")
     if data[:4] == b"PK\x03\x04":
         raise SourceError(name, "this is an Excel/zip file, not a CSV file")

@@ -41,8 +41,11 @@ import hashlib
 import io
 import posixpath
 import re
+import struct
 import zipfile
+import zlib
 from decimal import Decimal
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pandas as pd
@@ -50,7 +53,7 @@ import python_calamine as pc
 
 from transforms.headers import map_headers, required_headers
 
-from .base import Extract, SourceError, read_file
+from .base import Extract, Limits, SourceError, file_size, over_limit, read_file
 
 #: OpenOlat's sheet name in German and English (compared without case and extra spaces).
 SHEET_NAMES = ("Buchungsaufträge", "Booking orders")
@@ -235,9 +238,137 @@ def _error_cells(zf: zipfile.ZipFile, sheet: str) -> dict[tuple[int, int], str]:
     return out
 
 
+# --- bounded work: a zip bomb is refused before calamine inflates it -------------------------
+
+_CHUNK_IN = 1 << 16  # compressed bytes fed to zlib at a time
+_CHUNK_OUT = 1 << 22  # the most inflated bytes held at a time
+_RATIO_AFTER = 16 << 20  # the ratio is judged once a member has inflated this much
+_DIMENSION = re.compile(rb"<(?:\w+:)?dimension\s+ref=\"([A-Z]*)([0-9]*):?([A-Z]*)([0-9]*)\"")
+_LOCAL_HEADER = struct.Struct("<4s5H3I2H")
+EXCEL_MAX_ROWS = 1_048_576
+
+
+def _raw_member(data: bytes, info: zipfile.ZipInfo, name: str):
+    """The inflated bytes of one member in chunks, each with the compressed bytes used so far.
+    The zip's declared sizes are not trusted: the data is inflated as it really is."""
+    off = info.header_offset
+    head = data[off:off + _LOCAL_HEADER.size]
+    if len(head) < _LOCAL_HEADER.size or head[:4] != b"PK\x03\x04":
+        raise _damaged(name)
+    fields = _LOCAL_HEADER.unpack(head)
+    start = off + _LOCAL_HEADER.size + fields[9] + fields[10]
+    view = memoryview(data)
+    if info.compress_type == zipfile.ZIP_STORED:
+        end = min(len(data), start + info.compress_size)
+        for pos in range(start, end, _CHUNK_OUT):
+            piece = view[pos:min(end, pos + _CHUNK_OUT)]
+            yield piece, pos + len(piece) - start
+        return
+    if info.compress_type != zipfile.ZIP_DEFLATED:
+        raise SourceError(name, f"the Excel file's part {info.filename} is compressed in a way "
+                          f"Excel does not write (method {info.compress_type}); save it again "
+                          "as .xlsx in Excel")
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    pos = start
+    while not inflater.eof:
+        pending = inflater.unconsumed_tail
+        if not pending:
+            if pos >= len(data):
+                break
+            pending = view[pos:pos + _CHUNK_IN]
+            pos += len(pending)
+        try:
+            out = inflater.decompress(pending, _CHUNK_OUT)
+        except zlib.error:
+            raise _damaged(name) from None
+        yield out, pos - start - len(inflater.unconsumed_tail)
+
+
+def _damaged(name: str) -> SourceError:
+    return SourceError(name, "the Excel file is damaged or incomplete (cut off while "
+                       "downloading or copying?); download the export again")
+
+
+def _count(chunk: bytes, tail: bytes, needles: tuple[bytes, ...]) -> int:
+    """Occurrences of the needles in ``chunk``, those that begin in the previous chunk's
+    ``tail`` (its last 4 bytes) included."""
+    n = 0
+    for x in needles:
+        k = len(x) - 1  # a match in the seam begins in the tail: the chunk's part is shorter
+        n += chunk.count(x) + (tail[len(tail) - k:] + chunk[:k]).count(x)
+    return n
+
+
+def check_bounds(data: bytes, zf: zipfile.ZipFile, name: str, limits: Limits) -> None:
+    """Refuse an xlsx whose parts inflate past ``limits`` (all parts together, or one part
+    far more than data compresses) or whose sheet holds more cells or rows than allowed,
+    reading each part once in chunks: memory stays at a few MB whatever the file claims."""
+    cap = limits.xlsx_inflated_mb * 2**20
+    infos = zf.infolist()
+    declared = sum(i.file_size for i in infos)
+    if declared > cap:
+        raise over_limit(name, f"the Excel file says it inflates to {declared / 2**20:,.2f} MB, "
+                         f"more than {limits.xlsx_inflated_mb:g} MB", "xlsx_inflated_mb",
+                         limits.xlsx_inflated_mb)
+    total = 0
+    for info in infos:
+        sheet = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+        done, rows, cells, tail = 0, 0, 0, b""
+        first = True
+        for out, used in _raw_member(data, info, name):
+            done += len(out)
+            total += len(out)
+            if total > cap:
+                raise over_limit(name, f"the Excel file inflates to more than "
+                                 f"{limits.xlsx_inflated_mb:g} MB", "xlsx_inflated_mb",
+                                 limits.xlsx_inflated_mb)
+            if done > _RATIO_AFTER and done > limits.xlsx_ratio * max(used, 1):
+                raise over_limit(name, f"its part {info.filename} inflates to more than "
+                                 f"{limits.xlsx_ratio:g} times its compressed size (a zip "
+                                 "bomb?)", "xlsx_ratio", limits.xlsx_ratio)
+            if not sheet:
+                continue
+            if first:
+                first = False
+                _check_dimension(bytes(out[:4096]), info.filename, name, limits)
+            out = bytes(out)
+            rows += _count(out, tail, (b"<row ", b"<row>"))
+            cells += _count(out, tail, (b"<c ", b"<c>"))
+            tail = (tail + out[:4])[-4:] if len(out) < 4 else out[-4:]
+            if rows > EXCEL_MAX_ROWS:
+                raise SourceError(name, f"the sheet {info.filename} has more than "
+                                  f"{EXCEL_MAX_ROWS:,} rows, more than Excel holds: not an "
+                                  "export of Excel's")
+            if cells > limits.xlsx_cells:
+                raise over_limit(name, f"the sheet {info.filename} has more than "
+                                 f"{limits.xlsx_cells:,} cells", "xlsx_cells", limits.xlsx_cells)
+
+
+def _column_number(letters: bytes) -> int:
+    return _col_index(letters) + 1 if letters else 1
+
+
+def _check_dimension(head: bytes, part: str, name: str, limits: Limits) -> None:
+    """A sheet's ``<dimension ref="A1:AQ241"/>`` gives the area calamine allocates: refuse one
+    beyond the limits before it is read."""
+    m = _DIMENSION.search(head)
+    if not m:
+        return
+    c1, r1, c2, r2 = m.groups()
+    rows = int(r2 or r1 or b"1")
+    cols = max(_column_number(c1), _column_number(c2 or c1))
+    if rows > EXCEL_MAX_ROWS:
+        raise SourceError(name, f"the sheet {part} says it has {rows:,} rows, more than Excel's "
+                          f"{EXCEL_MAX_ROWS:,}: not an export of Excel's")
+    if rows * cols > limits.xlsx_cells:
+        raise over_limit(name, f"the sheet {part} says it spans {rows:,} rows and {cols:,} "
+                         f"columns ({rows * cols:,} cells), more than {limits.xlsx_cells:,}",
+                         "xlsx_cells", limits.xlsx_cells)
+
+
 # --- reading ---------------------------------------------------------------------------------
 
-def read_cells(data: bytes, name: str) -> tuple[str, list[list]]:
+def read_cells(data: bytes, name: str, limits: Limits | None = None) -> tuple[str, list[list]]:
     """The booking-order sheet of an Excel file's bytes: ``(sheet name, rows of raw cell
     values from A1)``, error values as their text. Raises :class:`SourceError`."""
     if not data:
@@ -245,6 +376,7 @@ def read_cells(data: bytes, name: str) -> tuple[str, list[list]]:
     if data[:4] != b"PK\x03\x04":
         raise _not_a_workbook(data, name)
     zf = _open_zip(data, name)
+    check_bounds(data, zf, name, limits or Limits.from_env())
     try:
         book = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
         sheets = [m.name for m in book.sheets_metadata if m.typ == pc.SheetTypeEnum.WorkSheet]
@@ -264,9 +396,15 @@ def read_cells(data: bytes, name: str) -> tuple[str, list[list]]:
     return sheet, rows
 
 
-def read(location: str) -> Extract:
+def read(location: str, limits: Limits | None = None) -> Extract:
+    limits = limits or Limits.from_env()
+    size = file_size(location)
+    if size > limits.xlsx_inflated_mb * 2**20:
+        raise over_limit(Path(location).name, f"the Excel file is {size / 2**20:,.2f} MB, "
+                         f"larger than {limits.xlsx_inflated_mb:g} MB", "xlsx_inflated_mb",
+                         limits.xlsx_inflated_mb)
     name, data = read_file(location, "an Excel file")
-    sheet, rows = read_cells(data, name)
+    sheet, rows = read_cells(data, name, limits)
     if not rows or not any(cell_text(v).strip() for v in rows[0]):
         if not any(cell_text(v).strip() for r in rows for v in r):
             raise SourceError(name, f"the sheet '{sheet}' is empty")
