@@ -28,7 +28,7 @@ from test_compose_billable import (COMPANY, CUSTOMERS_HEADER, EXCHANGE_RATES,  #
                                    check_invariants, expect, problems_of, run,
                                    tables)
 
-SETTINGS = settings(max_examples=200, deadline=None,
+SETTINGS = settings(deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
