@@ -54,7 +54,9 @@ bench: install
 # --- test-fast / lint: the loop while developing (README.md, "Tests"). test-fast leaves out what
 # needs a database server, Prefect, the e2e stack or a whole job (markers set in
 # tests/conftest.py), and the flows modules that import Prefect and hold no doctest;
-# hypothesis draws the `dev` profile's examples. lint: ruff and the layer contracts.
+# hypothesis draws the `dev` profile's examples, on FAST_WORKERS processes (pytest-xdist; 0 runs
+# them in this one). lint: ruff and the layer contracts.
+FAST_WORKERS ?= 2
 FAST_MARKERS := not db and not prefect and not e2e and not slow
 FAST_IGNORE := --ignore=flows/billing_run.py --ignore=flows/process_inbox.py \
 	--ignore=flows/task_runners.py
@@ -63,7 +65,7 @@ FAST_IGNORE := --ignore=flows/billing_run.py --ignore=flows/process_inbox.py \
 
 test-fast: install
 	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-dev} PREFECT_HOME=$$(mktemp -d) \
-		$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)" $(FAST_IGNORE) $(PYTEST_ARGS)
+		$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)" $(FAST_IGNORE) -n $(FAST_WORKERS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
