@@ -21,8 +21,8 @@ install: $(BIN)/billing-export
 run: install
 	$(BIN)/billing-export run --invoice-date $(INVOICE_DATE) --outbox $(OUTBOX)
 
-test: install
-	PREFECT_HOME=$$(mktemp -d) $(BIN)/python -m pytest
+test: install lint
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} PREFECT_HOME=$$(mktemp -d) $(BIN)/python -m pytest
 
 sample-data: install
 	$(BIN)/python sample_data/generate_orders.py
@@ -50,3 +50,23 @@ stop:
 bench: install
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test,bench]'
 	$(BIN)/python benchmarks/run.py --boundary $(BENCH_ARGS)
+
+# --- test-fast / lint: the loop while developing (README.md, "Tests"). test-fast leaves out what
+# needs a database server, Prefect, the e2e stack or a whole job (markers set in
+# tests/conftest.py), and the flows modules that import Prefect and hold no doctest;
+# hypothesis draws the `dev` profile's examples, on FAST_WORKERS processes (pytest-xdist; 0 runs
+# them in this one). lint: ruff and the layer contracts.
+FAST_WORKERS ?= 2
+FAST_MARKERS := not db and not prefect and not e2e and not slow
+FAST_IGNORE := --ignore=flows/billing_run.py --ignore=flows/process_inbox.py \
+	--ignore=flows/task_runners.py
+
+.PHONY: test-fast lint
+
+test-fast: install
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-dev} PREFECT_HOME=$$(mktemp -d) \
+		$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)" $(FAST_IGNORE) -n $(FAST_WORKERS) $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -14,6 +15,21 @@ SAMPLE_ORDERS = SAMPLE / "booking_orders.csv"
 INVOICE_DATE = dt.date(2026, 10, 30)
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+# --- hypothesis profiles: how many examples every property test draws -----------------------
+# `dev` (make test-fast, and plain pytest) is quick; `ci` (make test, .ci/run) is thorough.
+# Tests do not hard-code max_examples: one whose examples are expensive asks for a fraction of
+# the profile's number, ``max_examples=max(1, settings().max_examples * 3 // 10)``, so it
+# draws 60 under ci and 6 under dev (see examples() for the same rule as a function).
+settings.register_profile("dev", max_examples=20)
+settings.register_profile("ci", max_examples=200)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def examples(fraction: float) -> int:
+    """A share of the active profile's examples, at least one: for tests whose every example
+    is costly, so that ci still draws many and dev only a few."""
+    return max(1, int(settings().max_examples * fraction))
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +62,31 @@ def prefect_harness(tmp_path_factory):
     from prefect.testing.utilities import prefect_test_harness
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+# --- markers by fixture use (registered in pyproject.toml; `make test-fast` deselects them) ---
+# A rule here sees what a test needs, so test files do not carry marks one by one: a test that
+# takes the Prefect harness talks to a Prefect server; a test parametrized onto a database
+# server ("postgresql"/"mariadb" as a fixture parameter or its own) needs that server; a test
+# on the sample's configuration runs the whole job. Only what no rule can see carries an
+# explicit mark in its file.
+PREFECT_FIXTURES = {"prefect_harness"}
+DB_FIXTURES = {"postgresql_url", "mariadb_url"}
+DB_SERVERS = {"postgresql", "mariadb"}
+# the sample's configuration means a whole job (config, reference tables, workbook) on the
+# sample; a crash child is a process started per test: seconds each, so `slow`
+SLOW_FIXTURES = {"sample_config", "crash_context"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & PREFECT_FIXTURES:
+            item.add_marker(pytest.mark.prefect)
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec else ()
+        if names & DB_FIXTURES or any(isinstance(p, str) and p in DB_SERVERS for p in params):
+            item.add_marker(pytest.mark.db)
+        if names & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)

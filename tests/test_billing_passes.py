@@ -32,7 +32,7 @@ def _lines(n: int, seed: int) -> pd.DataFrame:
     })
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=settings().max_examples * 3 // 10, deadline=None)
 @given(st.integers(0, 40), st.integers(0, 2**32 - 1),
        st.lists(st.lists(st.booleans(), min_size=40, max_size=40), min_size=1, max_size=4))
 def test_reject_first_is_one_reject_after_the_other(n, seed, masks):
@@ -62,7 +62,7 @@ def test_reject_first_without_rejected_lines_is_the_same_billing():
     assert b.reject_first([Rejection(np.zeros(5, bool), "ZERO_AMOUNT")]) is b
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=settings().max_examples // 2, deadline=None)
 @given(st.lists(st.one_of(st.integers(0, 10**18 - 1).map(str),
                           st.from_regex(r"0{0,3}[0-9]{1,25}", fullmatch=True),
                           st.text(min_size=1, max_size=6)), min_size=1, max_size=30))
@@ -78,7 +78,7 @@ def test_sort_codes_order_as_text_and_put_missing_last():
     assert sort_codes(values).tolist() == [2, 4, 1, 3, 0, 1]
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=settings().max_examples // 2, deadline=None)
 @given(st.lists(st.one_of(st.none(), st.text(max_size=5)), max_size=30))
 def test_sort_codes_order_as_sort_values(texts):
     values = pd.Series(texts, dtype="str")
@@ -107,7 +107,7 @@ def _allocate_by_hand(total, weights, groups):
     return out
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.lists(st.tuples(st.integers(-10**6, 10**6),
                           st.lists(st.integers(-1000, 1000), min_size=1, max_size=6)),
                 min_size=1, max_size=6), st.randoms(use_true_random=False),
@@ -124,7 +124,7 @@ def test_allocate_matches_largest_remainder_by_hand(groups, rnd, labels):
     assert got.tolist() == _allocate_by_hand(total, w, g)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=settings().max_examples // 2, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 2**62)), min_size=1, max_size=30))
 def test_group_ranks_with_one_key_or_two(rows):
     """Ranks within groups: the one-integer-key sort (small values) and the two-key sort
@@ -140,7 +140,7 @@ def test_group_ranks_with_one_key_or_two(rows):
         assert got.tolist() == expected
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=settings().max_examples // 4, deadline=None)
 @given(st.lists(st.integers(1, 4), min_size=0, max_size=12), st.randoms(use_true_random=False),
        st.integers(99_990, 100_010))
 def test_lines_in_number_order_as_sorting_by_number_and_line(sizes, rnd, first_number):
@@ -162,7 +162,7 @@ def test_lines_in_number_order_as_sorting_by_number_and_line(sizes, rnd, first_n
     pd.testing.assert_frame_equal(in_number_order(lines, inv), expected)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(st.lists(st.sampled_from(["a", "b", "c", "d", None]), max_size=12),
        st.lists(st.sampled_from(["a", "b", "c"]), max_size=3, unique=True))
 def test_positions_equal_an_index_lookup(keys, of):
@@ -190,7 +190,7 @@ def test_fields_the_lines_leave_behind_are_read_by_no_sheet():
     assert not read & set(NOT_CARRIED)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=settings().max_examples // 2, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.sampled_from([1, 2, 3])),
                 max_size=20))
 def test_distinct_rows_number_equal_rows_in_order_of_appearance(rows):

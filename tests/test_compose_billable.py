@@ -526,7 +526,7 @@ CUSTOMERS = f"""
 """
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=settings().max_examples * 3 // 20, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(booking_tables(), companies)
 def test_invariants_hold_on_generated_booking_tables(bookings, company):

@@ -194,7 +194,7 @@ def csv_files(draw) -> bytes:
     return (b"\xef\xbb\xbf" if draw(st.booleans()) else b"") + data
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=settings().max_examples * 2, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(csv_files())
 def test_generated_files_read_the_same_by_both_readers(data):
     fast = outcome(csv_file.parse_fast, data)

@@ -248,6 +248,7 @@ def test_crash_then_rerun_delivers_exactly_once(point, store_url, tmp_path, samp
         store.engine.dispose()
 
 
+@pytest.mark.slow  # a final run of the sample, then the credit command twice
 def test_credit_command_rerun_after_crash_delivers_once(tmp_path):
     """A credit command killed after its commit is finished by running it again."""
     import datetime as dt

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from decimal import Decimal
 
 import openpyxl
-import pytest
 
 from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
 

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from transforms import money
 from transforms.totals import cash_rounding
 
-SETTINGS = settings(max_examples=200, deadline=None,
+SETTINGS = settings(deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 INT64_MAX = 2**63 - 1

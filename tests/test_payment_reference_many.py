@@ -25,7 +25,7 @@ invoices = st.lists(st.tuples(st.one_of(final_numbers, draft_numbers),
                     max_size=40)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=settings().max_examples * 3 // 2, deadline=None)
 @given(st.integers(0, 999_999).map(str), invoices)
 def test_qr_references_of_many_invoices_equal_stdnums(company, rows):
     frame = pd.DataFrame(rows, columns=["invoice_number", "document_type"],

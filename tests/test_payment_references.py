@@ -29,7 +29,7 @@ numbers = st.one_of(final_numbers, draft_numbers)
 companies = st.integers(0, 999_999).map(str)
 
 
-@settings(max_examples=300)
+@settings(max_examples=settings().max_examples * 3 // 2)
 @given(companies, numbers)
 def test_qr_reference_passes_stdnum(company, number):
     ref = qr_reference(company, number)
@@ -37,7 +37,7 @@ def test_qr_reference_passes_stdnum(company, number):
     assert esr.compact(format_reference(ref)) == ref.lstrip("0")
 
 
-@settings(max_examples=300)
+@settings(max_examples=settings().max_examples * 3 // 2)
 @given(st.integers(0, 999).map(str), numbers)
 def test_rf_reference_passes_stdnum(company, number):
     ref = rf_reference(company, number)
@@ -45,7 +45,7 @@ def test_rf_reference_passes_stdnum(company, number):
     assert format_reference(ref).replace(" ", "") == ref
 
 
-@settings(max_examples=5, deadline=None)
+@settings(max_examples=max(1, settings().max_examples // 40), deadline=None)
 @given(st.integers(0, 2**32))
 def test_ten_thousand_references_are_unique(seed):
     """10,000 distinct invoice numbers of both kinds, many sharing prefix, year or run."""

@@ -74,6 +74,7 @@ def test_hash_partitions_keep_each_invoice_whole(sample_config):
             assert seen.setdefault(party, i) == i, f"{party} billed in two partitions"
 
 
+@pytest.mark.slow  # a fresh interpreter per hash seed
 def test_hash_buckets_are_stable_across_processes():
     import subprocess
     import sys
@@ -87,6 +88,7 @@ def test_hash_buckets_are_stable_across_processes():
 
 # -- companies of a group ----------------------------------------------------------------------
 
+@pytest.mark.slow  # the sample group's companies billed
 def test_every_row_is_in_exactly_one_company(tmp_path):
     from flows import job
     from flows.config import load_group
@@ -148,6 +150,7 @@ def test_group_configuration_errors_name_file_and_entry(tmp_path, text, message)
     assert "group.toml" in str(err.value)
 
 
+@pytest.mark.slow  # loads the sample's configuration twice
 def test_group_members_take_missing_tables_from_the_group_folder(tmp_path):
     from flows.config import load_group
     folder = _group(tmp_path, '[group]\nname = "G"\n[[group.company]]\nconfig = "100"\n'
@@ -271,6 +274,7 @@ def test_cli_refuses_an_address_for_threads(prefect_harness, capsys):
     assert "above 0" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # final runs of the sample group
 def test_redate_a_group_draft_bills_only_that_companys_rows(tmp_path):
     from flows import commands, final_run, job
     from flows.config import load_group

@@ -437,6 +437,7 @@ def test_down_server_is_transient_and_hides_the_password(url):
     assert "***" in msg and "cannot connect to 127.0.0.1:1" in msg
 
 
+@pytest.mark.db  # reaches the MariaDB server by name, no fixture shows it
 def test_refused_login_is_not_transient():
     server = _server_reachable("mariadb")
     url = server.set(username="billing_nobody", password="s3cret", database="mysql")

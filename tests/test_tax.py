@@ -27,7 +27,7 @@ from test_compose_billable import (COMPANY, TAX_CODES, TAX_RULES, check_exact,  
                                    check_invariants, expect, problems_of, read_table, run)
 from schemas.settings import SettingError, parse_settings  # noqa: E402
 
-SETTINGS = settings(max_examples=200, deadline=None,
+SETTINGS = settings(deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 #: rates an accountant meets: 0, CH 2.5/2.6/3.7/3.8/7.7/8.0/8.1, DE 5/7/16/19

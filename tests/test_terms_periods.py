@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from test_compose_billable import (COMPANY, CUSTOMERS_HEADER, check_invariants,  # noqa: E402
                                    expect, run)
 
-SETTINGS = settings(max_examples=200, deadline=None,
+SETTINGS = settings(deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
