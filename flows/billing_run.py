@@ -31,7 +31,7 @@ from transforms.pipeline import bill_partition
 
 from . import errors, final_run, job, state_store, task_runners
 from .config import load_group
-from .errors import BillingError, TransientError
+from .errors import TransientError
 from .incremental import window as incremental_window
 from .sources.openolat_db import refuse_password
 from .state_store import open_store

@@ -312,7 +312,7 @@ def _count_control(tables) -> int:
     """Text cells holding a character that XML cannot carry: the writer escapes them
     (``_x0001_``), and the Reconciliation sheet says how many cells were so written."""
     n = 0
-    for sheet in SHEETS:
+    for sheet in workbook_sheets(tables):
         frame = tables[sheet.id]
         for c in sheet.cols:
             if c.kind == "text" and len(frame):

@@ -24,7 +24,7 @@ from transforms.tax import HUNDRED_PERCENT, net_from_gross, tax_amounts
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_compose_billable import (COMPANY, TAX_CODES, TAX_RULES, check_exact,  # noqa: E402
-                                   check_invariants, expect, problems_of, read_table, run)
+                                   check_invariants, expect, problems_of, run)
 from schemas.settings import SettingError, parse_settings  # noqa: E402
 
 SETTINGS = settings(deadline=None,
