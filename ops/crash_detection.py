@@ -4,12 +4,14 @@ A flow-run process whose machine froze, or that was killed together with its wor
 report its end; without this its run would show *Running* for ever. Every flow-run process
 sends a heartbeat event every PREFECT_FLOWS_HEARTBEAT_FREQUENCY seconds (30, prefect.yaml and
 ops/serve.sh set it; Prefect's default is 180). The automation ``billing run unresponsive``
-expects, after each heartbeat of a run, another heartbeat or the run's end within
+expects, after a run starts (its Running event, sent by the server) and after each of its
+heartbeats, another heartbeat or the run's end within
 BILLING_CRASH_AFTER_SECONDS (90, three missed heartbeats); when neither comes, it sets the run
 Crashed, with a message saying why. This is what Prefect 3 offers a self-hosted server for
 "zombie" runs (docs: "Detect zombie flows"); Prefect Cloud has it built in.
 
-ops/serve.sh (make serve) installs it; running it again replaces it. By hand, against the server
+ops/serve.sh (make serve) installs it; running it again changes nothing unless the setting
+changed (then it replaces it). By hand, against the server
 of ``make serve`` (``. out/prefect/env`` first):
 
     python ops/crash_detection.py            # install or replace
@@ -50,18 +52,42 @@ def remove_automation() -> bool:
     return True
 
 
+AFTER = {"prefect.flow-run.heartbeat", "prefect.flow-run.Running"}
+
+
+def installed(seconds: int) -> bool:
+    """The automation is there as it would be made now. Replacing it would forget the runs it
+    is watching (a run that died just before would never be marked), so ops/serve.sh, which
+    runs this every time, leaves it alone then."""
+    from prefect.automations import Automation
+
+    try:
+        found = Automation.read(name=AUTOMATION)
+    except ValueError:
+        return False
+    trigger = found.trigger
+    return (found.enabled and set(getattr(trigger, "after", ())) == AFTER
+            and getattr(trigger, "within", None) == dt.timedelta(seconds=seconds))
+
+
 def install(seconds: int) -> None:
     from prefect.automations import Automation, EventTrigger, Posture
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
 
+    if installed(seconds):
+        print(f"automation '{AUTOMATION}' is installed ({seconds} s)")
+        return
     remove_automation()
     automation = Automation(
         name=AUTOMATION,
         description=(f"Mark a flow run Crashed when neither a heartbeat nor its end arrived "
-                     f"within {seconds} s of its last heartbeat (its process died or hangs)."),
+                     f"within {seconds} s of its start or last heartbeat (its process died or "
+                     "hangs)."),
         trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat"},
+            # the server's own Running event arms it too: a process that dies before its first
+            # heartbeat reached the server is caught as well
+            after=AFTER,
             expect={"prefect.flow-run.heartbeat", "prefect.flow-run.Completed",
                     "prefect.flow-run.Failed", "prefect.flow-run.Cancelled",
                     "prefect.flow-run.Crashed"},
