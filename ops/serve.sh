@@ -13,7 +13,9 @@
 #   BILLING_OUTBOX        folder the invoicing system reads             (out/outbox)
 #   BILLING_INBOX         folder OpenOlat exports are dropped into      (out/inbox)
 #   BILLING_STATE         state store: SQLite file or postgresql:// URL (beside the outbox)
-#   SERVE_TIMEOUT         seconds to wait for the server to be healthy  (120)
+#   SERVE_TIMEOUT         longest wait for the server to be healthy, in s (600); the wait
+#                         ends sooner when the server process dies or shows no progress
+#   BILLING_CRASH_AFTER_SECONDS  a run without heartbeat this long is marked Crashed (90)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,7 +41,10 @@ export BILLING_CONFIG="$(abs "${BILLING_CONFIG:-sample_data}")"
 export BILLING_OUTBOX="$(abs "${BILLING_OUTBOX:-out/outbox}")"
 export BILLING_INBOX="$(abs "${BILLING_INBOX:-out/inbox}")"
 export BILLING_STATE="$(abs "${BILLING_STATE:-$(dirname "$BILLING_OUTBOX")/billing-state.sqlite}")"
-SERVE_TIMEOUT="${SERVE_TIMEOUT:-120}"
+SERVE_TIMEOUT="${SERVE_TIMEOUT:-600}"
+# flow-run processes send a heartbeat every 30 s (Prefect's minimum; prefect.yaml sets the same
+# for the runs); ops/crash_detection.py marks a run Crashed when they stop
+export PREFECT_FLOWS_HEARTBEAT_FREQUENCY="${PREFECT_FLOWS_HEARTBEAT_FREQUENCY:-30}"
 
 [ -x "$PREFECT" ] || { echo "serve: $PREFECT not found; run 'make install' first" >&2; exit 2; }
 mkdir -p "$RUN_DIR" "$PREFECT_HOME" "$BILLING_OUTBOX" "$BILLING_INBOX"
@@ -50,7 +55,7 @@ if "${PROCS[@]}" alive "$RUN_DIR" server; then
     echo "server: already running (pid $(cat "$RUN_DIR/server.pid"))"
 else
     if ! "${PROCS[@]}" port-free "$PREFECT_PORT"; then
-        echo "serve: port $PREFECT_PORT on 127.0.0.1 is taken; choose another: make serve PREFECT_PORT=4300" >&2
+        echo "serve: something already listens on 127.0.0.1:$PREFECT_PORT; choose another port: make serve PREFECT_PORT=4300" >&2
         exit 2
     fi
     pid=$("${PROCS[@]}" start "$RUN_DIR" server -- \
@@ -58,7 +63,7 @@ else
     echo "server: started (pid $pid), log $RUN_DIR/server.log"
 fi
 if ! "${PROCS[@]}" wait-http "$PREFECT_API_URL/health" "$SERVE_TIMEOUT" "$RUN_DIR" server; then
-    echo "serve: the server did not become healthy; last lines of $RUN_DIR/server.log:" >&2
+    echo "serve: the server did not become healthy (reason above); last lines of $RUN_DIR/server.log:" >&2
     tail -n 30 "$RUN_DIR/server.log" >&2 || true
     exit 1
 fi
@@ -78,16 +83,26 @@ if ! "$PREFECT" --no-prompt deploy --all >>"$RUN_DIR/deploy.log" 2>&1; then
 fi
 echo "deployments: $("$PREFECT" deployment ls 2>/dev/null | grep -oE '[a-z-]+/(monthly|inbox|manual)' | sort -u | tr '\n' ' ')"
 
-# 4. a worker for the pool; it inherits the environment above
+# 4. runs whose process died are marked Crashed (ops/crash_detection.py)
+if ! "$PY" "$ROOT/ops/crash_detection.py" >>"$RUN_DIR/deploy.log" 2>&1; then
+    echo "serve: installing the crash detection failed; last lines of $RUN_DIR/deploy.log:" >&2
+    tail -n 20 "$RUN_DIR/deploy.log" >&2
+    exit 1
+fi
+echo "crash detection: a run without heartbeat for ${BILLING_CRASH_AFTER_SECONDS:-90} s is marked Crashed"
+
+# 5. a worker for the pool, under a supervisor that ends the flow-run processes the worker
+#    leaves when it dies (ops/procs.py); it inherits the environment above
 if "${PROCS[@]}" alive "$RUN_DIR" worker; then
     echo "worker: already running (pid $(cat "$RUN_DIR/worker.pid"))"
 else
-    pid=$("${PROCS[@]}" start "$RUN_DIR" worker -- \
+    "${PROCS[@]}" stop "$RUN_DIR" worker  # what a worker that died may have left running
+    pid=$("${PROCS[@]}" start "$RUN_DIR" worker -- "${PROCS[@]}" supervise "$RUN_DIR" worker -- \
         "$PREFECT" worker start --pool billing --type process --name "billing-$(hostname)")
     echo "worker: started (pid $pid), log $RUN_DIR/worker.log"
 fi
 
-# 5. an env file for the operator's shell: `. out/prefect/env`, then prefect commands work
+# 6. an env file for the operator's shell: `. out/prefect/env`, then prefect commands work
 cat >"$RUN_DIR/env" <<EOF
 export PREFECT_API_URL=$PREFECT_API_URL
 export PREFECT_HOME=$PREFECT_HOME

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Stop what ops/serve.sh started: the worker first (a running flow run is ended with it), then
-# the server. Uses the pid files in BILLING_PREFECT_DIR (default out/prefect); never stops a
+# Stop what ops/serve.sh started: the worker first, with the flow-run processes it started (a
+# running flow run ends Crashed), also those a worker that died left behind; then the server. Uses the pid files in BILLING_PREFECT_DIR (default out/prefect); never stops a
 # process it did not start.
 set -euo pipefail
 
