@@ -251,7 +251,8 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
             billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
             parameters_table(params, config, rid), lang)
     report = write_workbook(path, tables, SHEETS, lang, params.invoice_date,
-                            f"{config.settings.name} {params.invoice_date}", max_rows, max_text)
+                            f"{config.settings.name} {params.invoice_date}", max_rows, max_text,
+                            run_id=rid)
     man = manifest(billing, tables, name, rid, params, ex.rows)
     man["sheets"] = report.sheets
     qr_staged = None
@@ -269,7 +270,7 @@ def _count_cut(tables, max_text) -> int:
     for sheet in SHEETS:
         frame = tables[sheet.id]
         for c in sheet.cols:
-            if c.kind == "text" and len(frame):
+            if c.kind in ("text", "variant") and len(frame):
                 n += int(over_limit(frame[c.id], max_text).sum())  # as the writer cuts
     return n
 
