@@ -258,6 +258,8 @@ def _print_summary(s: dict, out) -> None:
     for cur, t in s["totals"].items():
         print(f"  {cur}: {t['invoices']} invoices, net {t['net_amount']}, tax {t['tax_amount']}, "
               f"total {t['invoice_amount']}", file=out)
+    for w in s.get("warnings", ()):
+        print(f"  warning: {w}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:

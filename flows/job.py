@@ -26,7 +26,8 @@ from transforms.billing import Billing, Context
 from transforms.parse import parse_booking_orders
 from transforms.partition import hash_partitions, split_companies
 from transforms.pipeline import bill, bill_partition, finish, output_tables
-from transforms.reconcile import billed_rows, currency_totals, reconciliation, row_buckets
+from transforms.reconcile import (address_parties, billed_rows, currency_totals,
+                                  reconciliation, row_buckets, warnings)
 from transforms.validate import validate_booking_orders
 
 from . import qrbills
@@ -223,6 +224,7 @@ def manifest(billing: Billing, tables, name: str, rid: str, params: RunParameter
         "invoices": int((inv["document_type"] != "credit_note").sum()),
         "credit_notes": int((inv["document_type"] == "credit_note").sum()),
         "lines": int(len(billing.lines)),
+        "invoice_to_address_ids": len(address_parties(inv)),
         "totals": totals,
     }
 
@@ -255,6 +257,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
                             run_id=rid)
     man = manifest(billing, tables, name, rid, params, ex.rows)
     man["sheets"] = report.sheets
+    man["warnings"] = warnings(billing, lang, report.cut_cells)
     qr_staged = None
     if config.settings.qr_bill:
         qr_staged = path.with_name(f".{qrbills.folder_name(name)}{path.suffix}")

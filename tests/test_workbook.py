@@ -465,9 +465,15 @@ def test_text_over_the_limit_is_cut_with_a_marker_and_reported(run, tmp_path):
     assert recon(wb, "de")[(flags, label("text_cut", "de"), None)] == 1
     assert len(result.rendered.cut_cells) == 1
     assert counts(wb, "de")["billed"] == 4
+    # the terminal and the run log say so too (the manifest's warnings), naming the place
+    cut_warnings = [w for w in result.rendered.manifest["warnings"] if "gekürzt" in w]
+    assert cut_warnings == [f"1 Textzelle(n) an Excels Grenze von 32'767 Zeichen gekürzt, "
+                            f"markiert «…[gekürzt]»: {cut[0][0]}, Zeile {cut[0][1][1:]}, "
+                            f"Name / Firma"]
 
     # without a limit nothing is cut and nothing is reported
     whole = run(source=src, outbox=tmp_path / "whole")
     wb = open_wb(whole)
     assert long_name.strip() in {r["invoice_to_name"] for r in values(wb, INVOICES, "de")}
     assert (flags, label("text_cut", "de"), None) not in recon(wb, "de")
+    assert not [w for w in whole.rendered.manifest["warnings"] if "gekürzt" in w]

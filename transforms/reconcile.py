@@ -218,3 +218,40 @@ def _is_iso_date(value) -> bool:
     except ValueError:
         return False
     return True
+
+
+WARNINGS = {
+    "stale_exchange_rate": (
+        "Veralteter Wechselkurs verwendet: {} (älter als max_rate_age_days am "
+        "Wechselkursdatum) – exchange_rates.csv nachführen",
+        "stale exchange rate used: {} (older than max_rate_age_days on the exchange rate "
+        "date) – update exchange_rates.csv"),
+    "text_cut": (
+        "{} Textzelle(n) an Excels Grenze von 32'767 Zeichen gekürzt, markiert «…[gekürzt]»: {}",
+        "{} text cell(s) cut at Excel's limit of 32,767 characters, marked '…[cut]': {}"),
+    "address_as_customer": (
+        "{} Rechnungsempfänger ohne Eintrag in customers.csv, verrechnet unter der Adress-ID "
+        "({}): im ERP anlegen oder in customers.csv eintragen",
+        "{} invoice-to part(y/ies) without an entry in customers.csv, billed under the address "
+        "id ({}): create them in the ERP or add them to customers.csv"),
+}
+
+
+def warnings(billing: Billing, language: str, cut_cells=()) -> list[str]:
+    """What the accountant must know before the workbook goes to the ERP, for the terminal
+    and the run log as well as the sheet: stale rates used, text cut at Excel's limit (with
+    the first places: sheet, row, column), parties the ERP does not know by a customer
+    number."""
+    i = 0 if language == "de" else 1
+    out = [WARNINGS["stale_exchange_rate"][i].format(value)
+           for _, metric, _, value in billing.notes if metric == "stale_exchange_rate"]
+    if cut_cells:
+        word = "Zeile" if language == "de" else "row"
+        places = "; ".join(f"{sheet}, {word} {row}, {col}" for sheet, row, col in cut_cells[:3])
+        out.append(WARNINGS["text_cut"][i].format(
+            len(cut_cells), places + (", …" if len(cut_cells) > 3 else "")))
+    parties = address_parties(billing.invoices) if billing.invoices is not None else []
+    if parties:
+        out.append(WARNINGS["address_as_customer"][i].format(
+            len(parties), ", ".join(parties[:5]) + (", …" if len(parties) > 5 else "")))
+    return out
