@@ -85,7 +85,7 @@ def test_cli_and_run_log_warn_of_stale_rates_and_unknown_parties(prefect_harness
                  "--language", "en", "--quiet", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
-    stale = [w for w in summary["warnings"] if w.startswith("stale exchange rate used")]
+    stale = [w for w in summary["warnings"] if w.startswith("stale exchange rates used")]
     assert stale and all("2026-10-30" in w for w in stale), summary["warnings"]
     parties = [w for w in summary["warnings"] if "without an entry in customers.csv" in w]
     assert len(parties) == 1 and summary["invoice_to_address_ids"] > 0
@@ -99,7 +99,7 @@ def test_cli_and_run_log_warn_of_stale_rates_and_unknown_parties(prefect_harness
     code = main(["run", "--outbox", str(tmp_path / "again"), "--invoice-date", "2026-12-01",
                  "--language", "en"])
     out = capsys.readouterr().out
-    assert code == 0 and "  warning: stale exchange rate used: " in out
+    assert code == 0 and "  warning: stale exchange rates used: " in out
 
     async def warnings_logged():
         async with get_client() as client:
@@ -108,7 +108,7 @@ def test_cli_and_run_log_warn_of_stale_rates_and_unknown_parties(prefect_harness
 
     import asyncio
     logged = asyncio.run(warnings_logged())
-    assert any(m.startswith("stale exchange rate used") for m in logged), logged
+    assert any(m.startswith("stale exchange rates used") for m in logged), logged
 
 
 def test_cli_error_exit_code_and_no_traceback(prefect_harness, tmp_path, capsys):

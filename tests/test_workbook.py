@@ -319,6 +319,21 @@ def test_reconciliation_values_are_typed_cells(sample_run):
     assert all(isinstance(v, str) for v in recon_frame["value"])
 
 
+def test_every_sheet_prints_landscape_with_header_and_run_in_the_footer(sample_run):
+    result, wb = sample_run
+    for sheet in SHEETS:
+        ws = wb[sheet.name("de")]
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+        assert ws.print_title_rows == "$1:$1", ws.title
+        assert ws.oddFooter.center.text == f"Lauf {result.run_id}"
+        assert ws.oddFooter.right.text == "Seite &P von &N"
+    # the sha256 of the source wraps in its cell instead of running onto a page of its own
+    rec = wb[RECONCILIATION.name("de")]
+    sha = [c for c in rec["D"] if isinstance(c.value, str) and c.value.startswith("sha256 ")]
+    assert sha and all(c.alignment.wrap_text for c in sha)
+
+
 def test_header_row_frozen_and_autofilter_over_all_columns(sample_run):
     _, wb = sample_run
     for sheet in SHEETS:

@@ -222,10 +222,10 @@ def _is_iso_date(value) -> bool:
 
 WARNINGS = {
     "stale_exchange_rate": (
-        "Veralteter Wechselkurs verwendet: {} (älter als max_rate_age_days am "
-        "Wechselkursdatum) – exchange_rates.csv nachführen",
-        "stale exchange rate used: {} (older than max_rate_age_days on the exchange rate "
-        "date) – update exchange_rates.csv"),
+        "Veraltete Wechselkurse verwendet: {} vom {}, älter als max_rate_age_days am "
+        "Wechselkursdatum – exchange_rates.csv nachführen",
+        "stale exchange rates used: {} of {}, older than max_rate_age_days on the exchange "
+        "rate date – update exchange_rates.csv"),
     "text_cut": (
         "{} Textzelle(n) an Excels Grenze von 32'767 Zeichen gekürzt, markiert «…[gekürzt]»: {}",
         "{} text cell(s) cut at Excel's limit of 32,767 characters, marked '…[cut]': {}"),
@@ -243,8 +243,14 @@ def warnings(billing: Billing, language: str, cut_cells=()) -> list[str]:
     the first places: sheet, row, column), parties the ERP does not know by a customer
     number."""
     i = 0 if language == "de" else 1
-    out = [WARNINGS["stale_exchange_rate"][i].format(value)
-           for _, metric, _, value in billing.notes if metric == "stale_exchange_rate"]
+    # one line per date of the stale rates: "rates of 2026-10-30: CHF→EUR ECB, EUR→CHF ECB"
+    stale: dict[str, list[str]] = {}
+    for _, metric, _, value in billing.notes:
+        if metric == "stale_exchange_rate":
+            rate, _, day = str(value).rpartition(" ")
+            stale.setdefault(day, []).append(rate)
+    out = [WARNINGS["stale_exchange_rate"][i].format(", ".join(rates), day)
+           for day, rates in sorted(stale.items())]
     if cut_cells:
         word = "Zeile" if language == "de" else "row"
         places = "; ".join(f"{sheet}, {word} {row}, {col}" for sheet, row, col in cut_cells[:3])
