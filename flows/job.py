@@ -257,6 +257,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
                             run_id=rid)
     man = manifest(billing, tables, name, rid, params, ex.rows)
     man["sheets"] = report.sheets
+    man["source_sha256"] = ex.checksum  # what an approval checks the source against
     man["warnings"] = warnings(billing, lang, report.cut_cells)
     qr_staged = None
     if config.settings.qr_bill:
