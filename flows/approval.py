@@ -1,4 +1,4 @@
-"""``billing-approval``: a final run only after an accountant has looked at its draft.
+"""The monthly run with approval: a final run only after an accountant has looked at its draft.
 
 Final numbers are gapless and irrevocable, so the monthly deployment does not go straight to
 final. It bills a draft (the flow ``billing-run``, unchanged), publishes its totals, and pauses
@@ -11,7 +11,8 @@ orders and amounts of the approved draft, with final numbers — the workbook is
 the one a direct final run would give. It checks first that the source still has the checksum
 the draft was billed from; if it changed, nothing is issued and the run says so. On rejection,
 or when nobody decides within ``approval_timeout_seconds``, the run stays a draft and says so
-in its log and an artifact (``billing-approval-decision``). The run waits in the process that
+in its log and an artifact (``billing-approval-decision``); a run nobody decided on ends
+Failed (Prefect fails a pause that timed out), so ``ops/notify_on_failure.py`` tells someone. The run waits in the process that
 serves it (``pause_flow_run``): no worker is started again, and the draft's numbers are never
 reused for anything.
 """
@@ -90,10 +91,12 @@ def _run_name() -> str:
     date = p.get("invoice_date") or (previous_month_end(dt.date.today())
                                      if p.get("billing_period") == "previous_month"
                                      else dt.date.today())
-    return f"billing-approval {date}"
+    return f"billing-run {date} approval"
 
 
-@flow(name="billing-approval", flow_run_name=_run_name, log_prints=True)
+#: named as the billing flow, so the monthly deployment stays ``billing-run/monthly`` and the
+#: failure notification of ops/notify_on_failure.py covers it; its runs are named "… approval"
+@flow(name="billing-run", flow_run_name=_run_name, log_prints=True)
 def billing_with_approval(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
                           outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
                           cutoff_date: dt.date | None = None, language: str | None = None,
@@ -127,10 +130,12 @@ def billing_with_approval(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CO
         decision = pause_flow_run(wait_for_input=ApprovalDecision,
                                   timeout=approval_timeout_seconds, poll_interval=poll_seconds)
     except FlowPauseTimeout:
+        # the server fails a run whose pause timed out (so a failure notification fires);
+        # the log and the artifact say why before it does
         text = (f"no decision within {approval_timeout_seconds} s: the run stays a draft; "
                 "nothing final was issued")
-        _notify("timed out", text, draft)
-        return {**draft, "approval": "timed_out"}
+        _notify("timed out", text, draft, error=True)
+        return Failed(message=text)
     if not decision.approve:
         _notify("rejected", f"rejected: {decision.comment.strip()} — the run stays a draft; "
                 "nothing final was issued", draft)

@@ -103,8 +103,8 @@ def parser() -> argparse.ArgumentParser:
 def _approve_command(sub) -> None:
     approve = sub.add_parser(
         "approve", help="approve (or reject) a billing run waiting for approval",
-        description="Decide on a run of the flow 'billing-approval' that waits for approval "
-                    "(the monthly deployment): approve it, and the same run issues the final "
+        description="Decide on a billing run that waits for approval (the monthly "
+                    "deployment, flows/approval.py): approve it, and the same run issues the final "
                     "invoices of its draft; or reject it with --reject --comment, and it stays "
                     "a draft. Talks to the Prefect server in PREFECT_API_URL (`. out/prefect/env` "
                     "after `make serve`).")

@@ -33,15 +33,14 @@ def _start(tmp_path, name, **kw):
 def _paused_run(timeout=240.0):
     """The id of the approval run once it waits for its decision."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (FlowFilter, FlowFilterName, FlowRunFilter,
-                                                FlowRunFilterState, FlowRunFilterStateType)
+    from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterState,
+                                                FlowRunFilterStateType)
     from prefect.client.schemas.objects import StateType
 
     end = time.monotonic() + timeout
     with get_client(sync_client=True) as client:
         while time.monotonic() < end:
             runs = client.read_flow_runs(
-                flow_filter=FlowFilter(name=FlowFilterName(any_=["billing-approval"])),
                 flow_run_filter=FlowRunFilter(state=FlowRunFilterState(
                     type=FlowRunFilterStateType(any_=[StateType.PAUSED]))))
             if runs:
@@ -105,21 +104,26 @@ def test_rejected_or_undecided_draft_stays_a_draft(prefect_harness, tmp_path, ca
     assert main(["approve", str(run_id)]) == 2
     assert "not waiting for approval" in capsys.readouterr().err
 
-    async def decision_artifact():
+    async def decision_artifact(run_id):
         async with get_client() as client:
             found = await client.read_artifacts()
         return [a for a in found if a.key == "billing-approval-decision"
                 and a.flow_run_id == run_id]
 
     import asyncio
-    artifacts = asyncio.run(decision_artifact())
+    artifacts = asyncio.run(decision_artifact(run_id))
     assert artifacts and "rejected: Kurs prüfen" in artifacts[0].data
 
+    # nobody decides: the server fails a pause that timed out (so the failure notification of
+    # ops/notify_on_failure.py fires); the draft stays a draft and the artifact says why
     thread, out = _start(tmp_path, "undecided", approval_timeout_seconds=3)
     thread.join(300)
-    summary = out["state"].result()
-    assert summary["approval"] == "timed_out" and summary["mode"] == "draft"
+    assert out["state"].is_failed()
     assert _modes(tmp_path / "undecided.sqlite") == [("draft", "delivered")]
+    with get_client(sync_client=True) as client:
+        found = [a for a in client.read_artifacts() if a.key == "billing-approval-decision"
+                 and a.flow_run_id == out["state"].state_details.flow_run_id]
+    assert found and "no decision within 3 s: the run stays a draft" in found[0].data
 
 
 @pytest.mark.parametrize("argv, words", [
