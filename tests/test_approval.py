@@ -30,7 +30,7 @@ def _start(tmp_path, name, **kw):
     return t, out
 
 
-def _paused_run(timeout=240.0):
+def _paused_run(out, timeout=600.0):
     """The id of the approval run once it waits for its decision."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (FlowRunFilter, FlowRunFilterState,
@@ -46,6 +46,7 @@ def _paused_run(timeout=240.0):
             if runs:
                 assert len(runs) == 1
                 return runs[0].id
+            assert "state" not in out, f"ended without pausing: {out['state']}"
             time.sleep(0.5)
     raise AssertionError("the approval run never paused")
 
@@ -61,7 +62,7 @@ def test_approved_draft_turns_final_with_the_bytes_of_a_direct_final_run(prefect
     from flows.cli import main
 
     thread, out = _start(tmp_path, "approved", approval_timeout_seconds=300)
-    run_id = _paused_run()
+    run_id = _paused_run(out)
     # while it waits: the draft is delivered, nothing final yet
     drafts = list((tmp_path / "approved").glob("*.xlsx"))
     assert len(drafts) == 1 and _modes(tmp_path / "approved.sqlite") == [("draft", "delivered")]
@@ -90,7 +91,7 @@ def test_rejected_or_undecided_draft_stays_a_draft(prefect_harness, tmp_path, ca
     from flows.cli import main
 
     thread, out = _start(tmp_path, "rejected", approval_timeout_seconds=300)
-    run_id = _paused_run()
+    run_id = _paused_run(out)
     # a rejection says why, or is not sent
     assert main(["approve", str(run_id), "--reject"]) == 2
     assert "--reject needs --comment" in capsys.readouterr().err
