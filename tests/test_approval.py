@@ -26,6 +26,7 @@ def _start(tmp_path, name, **kw):
             state=str(tmp_path / f"{name}.sqlite"), invoice_date=INVOICE_DATE, poll_seconds=1,
             return_state=True, **kw)
     t = threading.Thread(target=target, daemon=True)
+    out["thread"] = t
     t.start()
     return t, out
 
@@ -47,8 +48,26 @@ def _paused_run(out, timeout=600.0):
                 assert len(runs) == 1
                 return runs[0].id
             assert "state" not in out, f"ended without pausing: {out['state']}"
+            assert out["thread"].is_alive(), "the flow's thread died without pausing"
             time.sleep(0.5)
-    raise AssertionError("the approval run never paused")
+    import sys
+    import traceback
+    stacks = "\n".join("".join(traceback.format_stack(f)) for f in sys._current_frames().values())
+    raise AssertionError("the approval run never paused\n" + stacks)
+
+
+def cli(*argv) -> tuple[int, str, str]:
+    """``billing-export`` in this process. Not through capsys: the flow thread of a test logs
+    to the console while capsys swaps it, and would write into a stream closed after that test."""
+    import contextlib
+    import io
+
+    from flows.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
 
 
 def _modes(state_file) -> list[tuple[str, str]]:
@@ -57,17 +76,16 @@ def _modes(state_file) -> list[tuple[str, str]]:
 
 
 def test_approved_draft_turns_final_with_the_bytes_of_a_direct_final_run(prefect_harness,
-                                                                        tmp_path, capsys):
+                                                                        tmp_path):
     from flows.billing_run import billing_run
-    from flows.cli import main
 
     thread, out = _start(tmp_path, "approved", approval_timeout_seconds=300)
     run_id = _paused_run(out)
     # while it waits: the draft is delivered, nothing final yet
     drafts = list((tmp_path / "approved").glob("*.xlsx"))
     assert len(drafts) == 1 and _modes(tmp_path / "approved.sqlite") == [("draft", "delivered")]
-    assert main(["approve", str(run_id), "--comment", "geprüft"]) == 0
-    assert f"approved: flow run {run_id}" in capsys.readouterr().out
+    code, out_text, _ = cli("approve", str(run_id), "--comment", "geprüft")
+    assert code == 0 and f"approved: flow run {run_id}" in out_text
     thread.join(300)
     state = out["state"]
     assert state.is_completed(), state.message
@@ -85,25 +103,23 @@ def test_approved_draft_turns_final_with_the_bytes_of_a_direct_final_run(prefect
     assert summary["totals"] == direct["totals"]
 
 
-def test_rejected_or_undecided_draft_stays_a_draft(prefect_harness, tmp_path, capsys):
+def test_rejected_or_undecided_draft_stays_a_draft(prefect_harness, tmp_path):
     from prefect.client.orchestration import get_client
-
-    from flows.cli import main
 
     thread, out = _start(tmp_path, "rejected", approval_timeout_seconds=300)
     run_id = _paused_run(out)
     # a rejection says why, or is not sent
-    assert main(["approve", str(run_id), "--reject"]) == 2
-    assert "--reject needs --comment" in capsys.readouterr().err
-    assert main(["approve", str(run_id), "--reject", "--comment", "Kurs prüfen"]) == 0
+    code, _, err = cli("approve", str(run_id), "--reject")
+    assert code == 2 and "--reject needs --comment" in err
+    assert cli("approve", str(run_id), "--reject", "--comment", "Kurs prüfen")[0] == 0
     thread.join(300)
     summary = out["state"].result()
     assert summary["approval"] == "rejected" and summary["comment"] == "Kurs prüfen"
     assert summary["mode"] == "draft"
     assert _modes(tmp_path / "rejected.sqlite") == [("draft", "delivered")]
     # the run is no longer waiting: a second decision is refused
-    assert main(["approve", str(run_id)]) == 2
-    assert "not waiting for approval" in capsys.readouterr().err
+    code, _, err = cli("approve", str(run_id))
+    assert code == 2 and "not waiting for approval" in err
 
     async def decision_artifact(run_id):
         async with get_client() as client:
@@ -131,9 +147,6 @@ def test_rejected_or_undecided_draft_stays_a_draft(prefect_harness, tmp_path, ca
     (["approve", "not-a-uuid"], "not a flow run id"),
     (["approve", "00000000-0000-0000-0000-000000000001"], "no flow run"),
 ])
-def test_approve_command_names_what_is_wrong(prefect_harness, capsys, argv, words):
-    from flows.cli import main
-
-    assert main(argv) == 2
-    err = capsys.readouterr().err
-    assert words in err and "Traceback" not in err
+def test_approve_command_names_what_is_wrong(prefect_harness, argv, words):
+    code, _, err = cli(*argv)
+    assert code == 2 and words in err and "Traceback" not in err
