@@ -3,8 +3,8 @@
 Final numbers are gapless and irrevocable, so the monthly deployment does not go straight to
 final. It bills a draft (the flow ``billing-run``, unchanged), publishes its totals, and pauses
 for a decision in the Prefect UI — a typed form (:class:`ApprovalDecision`): approve, or reject
-with a comment — or from a terminal (``billing-export approve <flow-run-id>``). The invoicing
-system behind the seeds has the same step (an approval status before printing).
+with a comment — or from a terminal (``billing-export approve <flow-run-id>``), as the ERP's
+own invoicing has an approval status before invoices are printed.
 
 On approval the same flow run bills the same source with the same parameters as final: the
 orders and amounts of the approved draft, with final numbers — the workbook is byte for byte
@@ -12,9 +12,9 @@ the one a direct final run would give. It checks first that the source still has
 the draft was billed from; if it changed, nothing is issued and the run says so. On rejection,
 or when nobody decides within ``approval_timeout_seconds``, the run stays a draft and says so
 in its log and an artifact (``billing-approval-decision``); a run nobody decided on ends
-Failed (Prefect fails a pause that timed out), so ``ops/notify_on_failure.py`` tells someone. The run waits in the process that
-serves it (``pause_flow_run``): no worker is started again, and the draft's numbers are never
-reused for anything.
+Failed (Prefect fails a pause that timed out), so ``ops/notify_on_failure.py`` tells someone.
+The run waits in the process that serves it (``pause_flow_run``); the draft's provisional
+numbers are never reused.
 """
 
 from __future__ import annotations
