@@ -165,6 +165,8 @@ def render_task(billing, ex, config, params, rid, outbox, staged=None):
                                    "cannot write the workbook") from None
     get_run_logger().info("rendered %s: sheets %s", rendered.name, ", ".join(
         rendered.manifest["sheets"]))
+    for warning in rendered.manifest.get("warnings", ()):
+        get_run_logger().warning(warning)
     return rendered
 
 

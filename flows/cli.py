@@ -125,6 +125,7 @@ def parser() -> argparse.ArgumentParser:
                      help="exit with code 1 when any row was rejected")
     run.add_argument("--quiet", action="store_true", help="print only problems and the result")
     _state_commands(sub)
+    _approve_command(sub)
     from .inbox import add_watch_command
     add_watch_command(sub)
     for command in sub.choices.values():  # the same exit codes under every command's --help
@@ -139,6 +140,53 @@ class _Formatter(argparse.HelpFormatter):
         if text == EXIT_CODES:
             return text
         return super()._fill_text(text, width, indent)
+
+
+def _approve_command(sub) -> None:
+    approve = sub.add_parser(
+        "approve", help="approve (or reject) a billing run waiting for approval",
+        description="Decide on a billing run that waits for approval (the monthly "
+                    "deployment, flows/approval.py): approve it, and the same run issues the final "
+                    "invoices of its draft; or reject it with --reject --comment, and it stays "
+                    "a draft. Talks to the Prefect server in PREFECT_API_URL (`. out/prefect/env` "
+                    "after `make serve`).")
+    approve.add_argument("flow_run_id", metavar="FLOW-RUN-ID",
+                         help="the id of the waiting flow run (Prefect UI, or "
+                              "`prefect flow-run ls --state Paused`)")
+    approve.add_argument("--reject", action="store_true", help="reject: the run stays a draft")
+    approve.add_argument("--comment", default="", help="why (required with --reject)")
+
+
+def _approve_main(args) -> int:
+    """Resume a paused approval run with its typed decision, as the UI's form would."""
+    from uuid import UUID
+
+    if args.reject and not args.comment.strip():
+        print("billing-export: error: --reject needs --comment saying why", file=sys.stderr)
+        return 2
+    try:
+        run_id = UUID(args.flow_run_id)
+    except ValueError:
+        print(f"billing-export: error: not a flow run id: {args.flow_run_id!r}", file=sys.stderr)
+        return 2
+    from prefect.exceptions import FlowPauseTimeout, NotPausedError, ObjectNotFound
+    from prefect.flow_runs import resume_flow_run
+    try:
+        resume_flow_run(run_id, run_input={"approve": not args.reject,
+                                           "comment": args.comment.strip()})
+    except ObjectNotFound:
+        print(f"billing-export: error: no flow run {run_id} on this Prefect server",
+              file=sys.stderr)
+        return 2
+    except NotPausedError:
+        print(f"billing-export: error: flow run {run_id} is not waiting for approval",
+              file=sys.stderr)
+        return 2
+    except (FlowPauseTimeout, RuntimeError) as err:
+        print(f"billing-export: error: flow run {run_id}: {err}", file=sys.stderr)
+        return 2
+    print(f"{'rejected' if args.reject else 'approved'}: flow run {run_id}")
+    return 0
 
 
 def _state_option(cmd) -> None:
@@ -290,6 +338,8 @@ def _print_summary(s: dict, out) -> None:
     for cur, t in s["totals"].items():
         print(f"  {cur}: {t['invoices']} invoices, net {t['net_amount']}, tax {t['tax_amount']}, "
               f"total {t['invoice_amount']}", file=out)
+    for w in s.get("warnings", ()):
+        print(f"  warning: {w}", file=out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,6 +372,9 @@ def _main(args) -> int:
         _environment(False)
         from .inbox import watch_main
         return watch_main(args)
+    if args.command == "approve":
+        _environment(True)
+        return _approve_main(args)
     if args.command in ("credit", "redate", "discard", "runs"):
         _environment(True)
         return _state_main(args)

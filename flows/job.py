@@ -26,7 +26,8 @@ from transforms.billing import Billing, Context
 from transforms.parse import parse_booking_orders
 from transforms.partition import hash_partitions, split_companies
 from transforms.pipeline import bill, bill_partition, finish, output_tables
-from transforms.reconcile import billed_rows, currency_totals, reconciliation, row_buckets
+from transforms.reconcile import (address_parties, billed_rows, currency_totals,
+                                  reconciliation, row_buckets, warnings)
 from transforms.validate import validate_booking_orders
 
 from . import qrbills
@@ -243,6 +244,7 @@ def manifest(billing: Billing, tables, name: str, rid: str, params: RunParameter
         "invoices": int((inv["document_type"] != "credit_note").sum()),
         "credit_notes": int((inv["document_type"] == "credit_note").sum()),
         "lines": int(len(billing.lines)),
+        "invoice_to_address_ids": len(address_parties(inv)),
         "totals": totals,
     }
 
@@ -281,9 +283,12 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
             billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
             parameters_table(params, config, rid), lang)
     report = write_workbook(path, tables, workbook_sheets(tables), lang, params.invoice_date,
-                            f"{config.settings.name} {params.invoice_date}", max_rows, max_text)
+                            f"{config.settings.name} {params.invoice_date}", max_rows, max_text,
+                            run_id=rid)
     man = manifest(billing, tables, name, rid, params, ex.rows)
     man["sheets"] = report.sheets
+    man["source_sha256"] = ex.checksum  # what an approval checks the source against
+    man["warnings"] = warnings(billing, lang, report.cut_cells)
     qr_staged = None
     if config.settings.qr_bill:
         qr_staged = path.with_name(f".{qrbills.folder_name(name)}{path.suffix}")
@@ -299,7 +304,7 @@ def _count_cut(tables, max_text) -> int:
     for sheet in workbook_sheets(tables):
         frame = tables[sheet.id]
         for c in sheet.cols:
-            if c.kind == "text" and len(frame):
+            if c.kind in ("text", "variant") and len(frame):
                 n += int(over_limit(frame[c.id], max_text).sum())  # as the writer cuts
     return n
 
@@ -315,7 +320,7 @@ def _count_control(tables) -> int:
     for sheet in workbook_sheets(tables):
         frame = tables[sheet.id]
         for c in sheet.cols:
-            if c.kind == "text" and len(frame):
+            if c.kind in ("text", "variant") and len(frame):
                 n += int(frame[c.id].astype("str").str.contains(_XML_ILLEGAL, regex=True)
                          .fillna(False).sum())
     return n

@@ -16,6 +16,12 @@ always an inline string, never a formula, XML-escaped, control characters as ``_
 like Excel. A sheet that would pass ``max_rows`` (Excel: 1,048,576 including the header)
 continues on "Name (2)"; text over ``max_text`` UTF-16 units (Excel: 32,767) is cut with a
 marker and reported. Every XlsxWriter return code is checked: nothing is lost silently.
+
+Every sheet is set up to print: A4 landscape, fitted to the page width, the header row repeated
+on every page, a footer with the sheet, the run id and "page n of m"; a text cell longer than
+its column is wide gets a wrapping style (only that cell, so short rows keep their height).
+A :data:`VARIANT` column (the Reconciliation sheet's values) is written cell by cell as the
+kind its row names: a count, an amount in its currency's format, a date or a text.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from __future__ import annotations
 import contextvars
 import datetime as dt
 import re
+from decimal import Decimal, InvalidOperation
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
@@ -36,7 +43,7 @@ import xlsxwriter
 import xlsxwriter.workbook
 from xlsxwriter.utility import xl_col_to_name
 
-from schemas.columns import AMOUNT, DATE, PERCENT, RATE, TEXT, Sheet
+from schemas.columns import AMOUNT, DATE, PERCENT, RATE, TEXT, VARIANT, Sheet
 from transforms import currencies
 
 from .errors import WriterError  # noqa: F401 - defined with every error in flows.errors
@@ -56,6 +63,10 @@ _CONTROL_1 = re.compile("(_x[0-9a-fA-F]{4}_)")
 _CONTROL_2 = re.compile(r"([\x00-\x08\x0b-\x1f])")
 # leading or trailing whitespace as Python's ``\s`` sees it (XlsxWriter's xml:space test)
 _EDGE_SPACE_RE2 = r"^[\s\p{Z}\x{85}]|[\s\p{Z}\x{85}]$"
+_EDGE_SPACE = re.compile(r"^\s|\s$")
+#: the print footer: left the sheet, centre the run, right the page (XlsxWriter's &-codes)
+_FOOTER = {"de": "&L&A&CLauf {run}&RSeite &P von &N", "en": "&L&A&CRun {run}&RPage &P of &N"}
+_PAPER_A4 = 9
 # days from 1899-12-31 (Excel's 1900 epoch), +1 after 1900-02-28 (Excel's leap-year bug)
 _EPOCH = np.datetime64("1899-12-31", "ns")
 _NS_PER_DAY = 86_400 * 10**9
@@ -153,6 +164,7 @@ class _Formats:
         self.int = wb.add_format({"num_format": "0"})
         self.percent = wb.add_format({"num_format": "0.0##"})
         self.rate = wb.add_format({"num_format": "0.000000"})
+        self.wrap = wb.add_format({"text_wrap": True, "valign": "top"})
         self._amount = {}
 
     def amount(self, exp: int):
@@ -173,7 +185,7 @@ def _width(sheet: Sheet, frame: pd.DataFrame, language: str) -> list[int]:
     sample = frame.head(500)
     for c in sheet.cols:
         w = len(c.header(language)) + 2
-        if c.kind == TEXT and len(sample):
+        if c.kind in (TEXT, VARIANT) and len(sample):
             w = max(w, int(sample[c.id].astype("str").str.len().fillna(0).max()) + 1)
         elif c.kind == DATE:
             w = max(w, 11)
@@ -212,7 +224,8 @@ def _escape_control(text: str) -> str:
 
 def write_workbook(path: Path, tables: dict[str, pd.DataFrame], sheets: tuple[Sheet, ...],
                    language: str, created: dt.date, title: str,
-                   max_rows: int = EXCEL_MAX_ROWS, max_text: int = EXCEL_MAX_TEXT) -> WriteReport:
+                   max_rows: int = EXCEL_MAX_ROWS, max_text: int = EXCEL_MAX_TEXT,
+                   run_id: str = "") -> WriteReport:
     if max_rows < 2:
         raise ValueError(f"max_rows must be at least 2 (a header and one data row), not "
                          f"{max_rows}")
@@ -237,7 +250,7 @@ def write_workbook(path: Path, tables: dict[str, pd.DataFrame], sheets: tuple[Sh
                 name = sheet.name(language) + (f" ({part + 1})" if part else "")
                 chunk = frame.iloc[part * per_sheet:(part + 1) * per_sheet]
                 _write_sheet(wb, name, sheet, chunk, frame, fmt, language, marker, max_text,
-                             report, rows)
+                             report, rows, run_id)
                 report.sheets.append(name)
             report.rows[sheet.id] = len(frame)
     finally:
@@ -252,14 +265,31 @@ def write_workbook(path: Path, tables: dict[str, pd.DataFrame], sheets: tuple[Sh
     return report
 
 
+def _print_setup(ws, language: str, run_id: str) -> None:
+    """A4 landscape, one page wide and as many long as it takes, the header row on every page,
+    and a footer naming the sheet, the run and the page: a printed page can be put back."""
+    ws.set_landscape()
+    ws.set_paper(_PAPER_A4)
+    ws.fit_to_pages(1, 0)
+    ws.repeat_rows(0)
+    footer = _FOOTER[language].format(run=run_id.replace("&", "&&") or "-")
+    ws.set_footer(footer)
+
+
 def _write_sheet(wb, name, sheet, chunk, frame, fmt, language, marker, max_text, report,
-                 row_files):
+                 row_files, run_id=""):
     ws = wb.add_worksheet(name)
     ncols = len(sheet.cols)
     for j, c in enumerate(sheet.cols):
         _check(ws.write_string(0, j, c.header(language), fmt.header), name, 0, j)
-    for j, w in enumerate(_width(sheet, frame, language)):
+    widths = _width(sheet, frame, language)
+    for j, w in enumerate(widths):
         _check(ws.set_column(j, j, w), name, 0, j)
+    _print_setup(ws, language, run_id)
+    # codes (company 100, booking numbers, accounts) are text on purpose, as the ERP keeps
+    # them: Excel is told not to flag them as numbers stored as text
+    ws.ignore_errors({"number_stored_as_text": f"A1:{xl_col_to_name(ncols - 1)}"
+                                               f"{max(len(chunk), 1) + 1}"})
     ws.freeze_panes(1, 0)
     _check(ws.autofilter(0, 0, max(len(chunk), 1), ncols - 1), name, 0, 0)
     n = len(chunk)
@@ -274,7 +304,8 @@ def _write_sheet(wb, name, sheet, chunk, frame, fmt, language, marker, max_text,
     row_files[f"xl/worksheets/sheet{len(wb.worksheets())}.xml"] = fh
     for start in range(0, n, BATCH_ROWS):
         part = chunk.iloc[start:start + BATCH_ROWS]
-        rows = _rows_xml(sheet, part, start + 1, fmt, name, language, marker, max_text, report)
+        rows = _rows_xml(sheet, part, start + 1, fmt, name, language, marker, max_text, report,
+                         widths)
         fh.write(_joined_bytes(rows))
 
 
@@ -350,7 +381,7 @@ def _excel_dates(values: pd.Series, name: str, header: str) -> tuple[pa.Array, n
 
 
 def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, language, marker,
-              max_text, report) -> pa.Array:
+              max_text, report, widths=None) -> pa.Array:
     """The <row> elements of the data rows ``first_row``.. (0-based sheet rows)."""
     n = len(part)
     rownum = pa.array(np.arange(first_row + 1, first_row + n + 1, dtype=np.int64)).cast(_LS)
@@ -367,7 +398,13 @@ def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langu
         ref = _s(f'<c r="{xl_col_to_name(j)}')
         s = part[c.id]
         header = c.header(language)
-        if c.kind == TEXT:
+        width = widths[j] if widths else None
+        if c.kind == VARIANT:
+            add(pa.array(_variant_cells(xl_col_to_name(j), s, part[f"{c.id}_kind"],
+                                        part[c.currency] if c.currency else None, first_row,
+                                        fmt, name, header, marker, max_text, report, width),
+                         _LS))
+        elif c.kind == TEXT:
             arr = _text_array(s)
             arr = _cut_texts(arr, first_row, name, header, marker, max_text, report)
             ctrl = np.flatnonzero(_bool(pc.match_substring_regex(arr, _CONTROL_RE2)))
@@ -381,7 +418,14 @@ def _rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langu
             for ch, ent in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
                 if pc.any(pc.match_substring(arr, ch)).as_py():  # most columns have none
                     arr = pc.replace_substring(arr, ch, ent)
-            add(ref, rownum, _s('" t="inlineStr"><is>'), preserve, arr, _s("</t></is></c>"))
+            kind = _s('" t="inlineStr"><is>')
+            if width is not None:
+                # a text longer than its column wraps (its row grows), else it runs off
+                long = pc.greater(pc.utf8_length(arr), width)
+                if pc.any(long).as_py():
+                    kind = pc.if_else(long, _s(f'" s="{fmt.xf(fmt.wrap)}" t="inlineStr"><is>'),
+                                      kind)
+            add(ref, rownum, kind, preserve, arr, _s("</t></is></c>"))
         else:
             if c.kind == DATE:
                 value, present = _excel_dates(s, name, header)
@@ -431,3 +475,56 @@ def _cut_texts(arr, first_row, name, header, marker, max_text, report):
     if not fixed:
         return arr
     return pc.replace_with_mask(arr, pa.array(mask), pa.array(fixed, _LS))
+
+
+def _variant_cells(col: str, values: pd.Series, kinds: pd.Series, currency, first_row: int,
+                   fmt, name, header, marker, max_text, report, width) -> list[str]:
+    """The cells of a :data:`VARIANT` column one by one (a sheet of a few dozen rows): each
+    value's exact text written as the kind its row names, so a count or an amount is a number
+    Excel sums, a date is a date, and nothing is a number stored as text."""
+    out = []
+    for i, (value, kind) in enumerate(zip(values.tolist(), kinds.tolist())):
+        row = first_row + i + 1
+        where = f"{name}: row {row}, column {header}"
+        if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+            out.append("")
+            continue
+        text = str(value)
+        ref = f'<c r="{col}{row}"'
+        if kind == "int":
+            if not re.fullmatch(r"-?\d+", text):
+                raise WriterError(f"{where}: {text!r} is not a whole number")
+            out.append(f'{ref} s="{fmt.xf(fmt.int)}"><v>{int(text)}</v></c>')
+        elif kind == "amount":
+            cur = currency.iloc[i] if currency is not None else None
+            exp = int(_exponents(pd.Series([cur], dtype="object"))[0])
+            try:
+                amount = Decimal(text)
+            except InvalidOperation:
+                amount = None
+            if exp < 0 or amount is None or not amount.is_finite() or \
+                    amount != amount.quantize(Decimal(1).scaleb(-exp)):
+                raise WriterError(f"{where}: {text!r} is not an amount in {cur!r}")
+            digits = format(amount.quantize(Decimal(1).scaleb(-exp)), "f")
+            out.append(f'{ref} s="{fmt.xf(fmt.amount(exp))}"><v>{digits}</v></c>')
+        elif kind == "date":
+            try:
+                day = dt.date.fromisoformat(text)
+            except ValueError:
+                raise WriterError(f"{where}: {text!r} is not a date (YYYY-MM-DD)") from None
+            serial = (day - dt.date(1899, 12, 31)).days
+            serial += serial > 59  # Excel's 29 February 1900
+            if serial < 1:
+                raise WriterError(f"{where}: a date before 1900 cannot be an Excel date")
+            out.append(f'{ref} s="{fmt.xf(fmt.date)}"><v>{serial}</v></c>')
+        else:
+            if _utf16_len(text) > max_text:
+                text = _cut(text, max_text, marker)
+                report.cut_cells.append((name, row, header))
+            long = width is not None and len(text) > width
+            text = _escape_control(text)
+            space = ' xml:space="preserve"' if _EDGE_SPACE.search(text) else ""
+            text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            style = f' s="{fmt.xf(fmt.wrap)}"' if long else ""
+            out.append(f'{ref}{style} t="inlineStr"><is><t{space}>{text}</t></is></c>')
+    return out

@@ -17,9 +17,13 @@ AMOUNT = "amount"  # int64 minor units; ``currency`` names the currency column
 INT = "int"
 PERCENT = "percent"  # int scaled by money.PERCENT_SCALE
 RATE = "rate"  # int scaled by money.RATE_SCALE
+#: a column whose cells are of different kinds (the Reconciliation sheet's values): exact text,
+#: each row's kind in the column ``<id>_kind`` — int, amount (in the ``currency`` column's
+#: currency), date (ISO) or text — and written as that kind
+VARIANT = "variant"
 
 _DTYPES = {TEXT: "str", DATE: "datetime64[ns]", AMOUNT: "int64", INT: "int64",
-           PERCENT: "int64", RATE: "int64"}
+           PERCENT: "int64", RATE: "int64", VARIANT: "str"}
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,9 @@ class Reason(Enum):
     INVALID_VAT_ID = (REJECTED, "MWST-/USt-IdNr. des Kunden {detail} ist ungültig "
                       "(customers.csv)", "VAT id of customer {detail} is not valid "
                       "(customers.csv)")
+    UNKNOWN_CUSTOMER = (REJECTED, "Rechnungsadresse {detail} hat keinen Eintrag in customers.csv "
+                        "(keine Kundennummer für das ERP)", "billing address {detail} has no "
+                        "entry in customers.csv (no customer number for the ERP)")
     NO_COMPANY = (REJECTED, "keine Firma der Gruppe verrechnet Produkte dieser Organisation "
                   "(group.toml)", "no company of the group bills products of this "
                   "organisation (group.toml)")

@@ -31,6 +31,7 @@ TABLES: dict[str, dict[str, str]] = {
     "customers": {
         "billing_address_id": "text", "business_partner": "text", "payment_terms": "text?",
         "vat_id": "text?", "language": "text?", "exchange_rate_type": "text?", "combine": "bool?",
+        "email": "text?",
     },
 }
 

@@ -189,6 +189,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("address", None, '{ street = "Bahnhofstrasse", house_number = "1", '
             'postal_code = "8001", city = "Zürich", country = "CH" }', _address,
             "structured creditor address for QR-bills"),
+    Setting("unknown_customer", "address_id", '"address_id"', _choice("address_id", "reject"),
+            "a billing address without a customers.csv entry: bill it under its address id "
+            "(counted on the Reconciliation sheet and in the summary) or reject its rows"),
 )
 
 
@@ -220,6 +223,7 @@ class Settings:
     qr_bill: bool = False
     address: dict | None = None
     price_format: str = "detect"
+    unknown_customer: str = "address_id"
 
     @property
     def tax_date_basis(self) -> str:

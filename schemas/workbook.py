@@ -8,7 +8,7 @@ DESIGN.md §6 is the source; headers follow the ERP session cisli3105m000 in Ger
 
 from __future__ import annotations
 
-from .columns import AMOUNT, DATE, INT, PERCENT, RATE, TEXT, Col, Sheet
+from .columns import AMOUNT, DATE, INT, PERCENT, RATE, TEXT, VARIANT, Col, Sheet
 
 HOME_CURRENCIES = (1, 2, 3)
 
@@ -60,6 +60,9 @@ INVOICES = Sheet("invoices", "Rechnungen", "Invoices", tuple([
     Col("tax_date", "USt-Datum", "Tax date", DATE),
     Col("due_date", "Fällig am", "Due date", DATE),
     Col("invoice_to_bp", "Rechnungsempfänger", "Invoice-to business partner"),
+    Col("invoice_to_vat_id", "USt-ID-Nr.", "VAT ID", nullable=True),
+    Col("invoice_to_language", "Sprache", "Language", nullable=True),
+    Col("invoice_to_email", "E-Mail", "E-mail", nullable=True),
     Col("invoice_to_name", "Name / Firma", "Name / company", nullable=True),
     Col("invoice_to_addition", "Zusatz / Abteilung", "Addition / department", nullable=True),
     *_ADDRESS,
@@ -144,7 +147,7 @@ RECONCILIATION = Sheet("reconciliation", "Abstimmung", "Reconciliation", (
     Col("section", "Bereich", "Section"),
     Col("metric", "Kennzahl", "Metric"),
     Col("currency", "Währung", "Currency", nullable=True),
-    Col("value", "Wert", "Value"),
+    Col("value", "Wert", "Value", VARIANT, "currency"),
 ))
 
 REJECTED = Sheet("rejected", "Abgelehnt", "Rejected", (

@@ -460,6 +460,62 @@ def test_customers_table_sets_partner_terms_and_combine_flag():
     check_invariants(r)
 
 
+PARTY_CUSTOMERS = f"""
+    {CUSTOMERS_HEADER} | email
+    BA-1              | BP-100           |               | CHE-116.281.710 MWST | en |  |  | ap@bp-100.example
+    BA-2              | BP-200           |               |                      |    |  |  |
+"""
+
+
+def test_invoice_carries_the_partys_vat_id_language_and_email():
+    r = run("""
+        booking_number | billing_address_id | price
+        1              | BA-1               | CHF 100.00
+        2              | BA-2               | CHF 200.00
+        3              | BA-9               | CHF 300.00
+    """, customers=PARTY_CUSTOMERS)
+    # BA-9 has no customers.csv entry: billed under its address id (the default), with the
+    # company's language and nothing the table does not say
+    expect(r.invoices, """
+        invoice_to_bp | invoice_to_vat_id    | invoice_to_language | invoice_to_email
+        BA-9          |                      | de                  |
+        BP-100        | CHE-116.281.710 MWST | en                  | ap@bp-100.example
+        BP-200        |                      | de                  |
+    """)
+    assert r.problems.empty
+    from transforms.reconcile import address_parties, label, reconciliation
+    assert address_parties(r.billing.invoices) == ["BA-9"]
+    rec = reconciliation(r.billing, r.rows_read, [], {}, "de")
+    row = rec[rec["metric"] == label("address_as_customer", "de")]
+    assert row[["value", "value_kind"]].values.tolist() == [["1", "int"]]
+
+
+def test_unknown_customer_reject_names_the_address():
+    company = replace(COMPANY, unknown_customer="reject")
+    r = run("""
+        booking_number | billing_address_id | price
+        1              | BA-1               | CHF 100.00
+        2              | BA-9               | CHF 300.00
+        3              | BA-9               | CHF 50.00
+    """, company, customers=PARTY_CUSTOMERS)
+    expect(r.invoices, """
+        invoice_to_bp | net_amount
+        BP-100        | 100.00
+    """)
+    assert problems_of(r) == [("2", "UNKNOWN_CUSTOMER"), ("3", "UNKNOWN_CUSTOMER")]
+    assert set(r.problems["column"]) == {"billing_address_id"}
+    assert set(r.problems["value"]) == {"BA-9"}
+    from schemas.problems import Reason
+    assert "BA-9" in Reason.UNKNOWN_CUSTOMER.text("en", "BA-9")
+    check_invariants(r)
+    # with no customers.csv at all every party is unknown: every row rejected, none lost
+    none = run("""
+        booking_number | billing_address_id | price
+        1              | BA-1               | CHF 100.00
+    """, company)
+    assert none.invoices.empty and problems_of(none) == [("1", "UNKNOWN_CUSTOMER")]
+
+
 def test_same_input_same_tables():
     a = run(COMPANY_BOOKINGS)
     b = run(COMPANY_BOOKINGS)

@@ -189,7 +189,7 @@ def test_home_amounts_and_rounding_difference():
     """, CHF_EUR)
     expect(r.invoices, """
         currency | net_amount | tax_amount | invoice_amount | exchange_rate_date | exchange_rate_1 | net_amount_hc_1 | tax_amount_hc_1 | invoice_amount_hc_1 | rounding_difference_hc_1 | exchange_rate_2 | invoice_amount_hc_2 | rounding_difference_hc_2
-        EUR      | 333.35     | 63.34      | 396.69         | 2026-01-31         | 0.93            | 310.02          | 58.91           | 368.92              | -0.01                    | 1               | 396.69              | 0.00
+        EUR      | 333.35     | 63.34      | 396.69         | 2026-01-26         | 0.93            | 310.02          | 58.91           | 368.92              | -0.01                    | 1               | 396.69              | 0.00
     """)
     expect(r.taxes, """
         tax_code | tax_base | tax_amount | home_currency_1 | tax_base_hc_1 | tax_amount_hc_1
@@ -272,9 +272,10 @@ def test_exchange_rate_date_picks_the_rate():
     """
     early = run(bookings, CHF_EUR, exchange_rate_date=dt.date(2026, 1, 23), exchange_rates=rates)
     late = run(bookings, CHF_EUR, exchange_rate_date=dt.date(2026, 1, 26), exchange_rates=rates)
+    # "Wechselkurs vom" is the day the rate used is valid from, not the day asked for
     expect(early.invoices, """
         exchange_rate_date | exchange_rate_1 | net_amount_hc_1
-        2026-01-23         | 0.94            | 94.00
+        2026-01-20         | 0.94            | 94.00
     """)
     expect(late.invoices, """
         exchange_rate_date | exchange_rate_1 | net_amount_hc_1
@@ -308,6 +309,38 @@ def test_stale_rate_is_used_and_flagged():
     assert not [n for n in fresh if n[1] == "stale_exchange_rate"]
     assert [n for n in notes_with(replace(COMPANY, max_rate_age_days=60))
             if n[1] == "stale_exchange_rate"]
+
+
+def test_exchange_rate_date_is_the_date_of_the_rate_used():
+    """A stale rate keeps its own date; with two home currencies the older rate's date shows;
+    an invoice converted at no rate (each home currency its own) keeps the date asked."""
+    rates = EXCHANGE_RATES + "    ECB | EUR | CHF | 2026-01-10 | 0.950000 | 1\n"
+    bookings = """
+        booking_number | billing_address_id | price      | service_begin
+        1              | BA-1               | USD 100.00 | 2026-02-02
+        2              | BA-2               | EUR 100.00 | 2026-02-02
+        3              | BA-3               | CHF 100.00 | 2026-02-02
+    """
+    one = run(bookings, exchange_rate_date=dt.date(2026, 1, 20), exchange_rates=rates)
+    expect(one.invoices, """
+        invoice_to_bp | currency | exchange_rate_date | exchange_rate_1
+        BA-1          | USD      | 2025-12-01         | 0.8
+        BA-2          | EUR      | 2026-01-10         | 0.95
+        BA-3          | CHF      | 2026-01-20         | 1
+    """)
+    two = run(bookings.replace("USD 100.00", "JPY 10000"), CHF_EUR,
+              exchange_rate_date=dt.date(2026, 1, 31), exchange_rates=rates)
+    # JPY→CHF and JPY→EUR of 2026-01-26; EUR→CHF of 2026-01-26 (EUR→EUR is no rate);
+    # CHF→EUR of 2026-01-26 (CHF→CHF is none)
+    expect(two.invoices, """
+        invoice_to_bp | currency | exchange_rate_date
+        BA-1          | JPY      | 2026-01-26
+        BA-2          | EUR      | 2026-01-26
+        BA-3          | CHF      | 2026-01-26
+    """)
+    only_own = run(bookings.replace("USD 100.00", "CHF 5.00").replace("EUR", "CHF"),
+                   exchange_rate_date=dt.date(2026, 1, 31), exchange_rates=rates)
+    assert set(only_own.invoices["exchange_rate_date"]) == {pd.Timestamp("2026-01-31")}
 
 
 def test_line_home_amounts_add_up_to_the_invoice_home_net():

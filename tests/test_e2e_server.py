@@ -230,7 +230,10 @@ def test_deployments_work_pool_and_parameters(stack):
         assert d["parameters"]["source"] == str(SAMPLE / "booking_orders.csv")
         assert d["parameters"]["config"] == str(SAMPLE)
     assert manual["schedules"] == [] and manual["parameters"]["draft"] is True
-    assert monthly["parameters"]["draft"] is False
+    # final only after approval (flows/approval.py): no draft parameter, a decision deadline
+    assert monthly["entrypoint"] == "flows/approval.py:billing_with_approval"
+    assert "draft" not in monthly["parameters"]
+    assert monthly["parameters"]["approval_timeout_seconds"] == 259200
     assert monthly["parameters"]["advanced"]["billing_period"] == "previous_month"
     props = manual["parameter_openapi_schema"]["properties"]  # typed from the flow signature
     assert {"source", "config", "outbox", "invoice_date", "cutoff_date", "language", "draft",

@@ -71,6 +71,44 @@ def test_cli_run_prints_problems_like_a_compiler(prefect_harness, tmp_path, caps
     assert "Already delivered" in capsys.readouterr().out
 
 
+def test_cli_and_run_log_warn_of_stale_rates_and_unknown_parties(prefect_harness, tmp_path,
+                                                                capsys):
+    """Invoices of 1 December with rates last given on 30 October: the terminal and the run
+    log say the rates are stale, and which parties the ERP knows by no customer number."""
+    from prefect.client.orchestration import get_client
+
+    from flows.cli import main
+
+    code = main(["run", "--outbox", str(tmp_path), "--invoice-date", "2026-12-01",
+                 "--language", "en", "--quiet", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    stale = [w for w in summary["warnings"] if w.startswith("stale exchange rates used")]
+    assert stale and all("2026-10-30" in w for w in stale), summary["warnings"]
+    parties = [w for w in summary["warnings"] if "without an entry in customers.csv" in w]
+    assert len(parties) == 1 and summary["invoice_to_address_ids"] > 0
+    assert parties[0].startswith(f"{summary['invoice_to_address_ids']} invoice-to part")
+    wb = openpyxl.load_workbook(summary["workbook"])
+    header = [c.value for c in wb["Invoices"][1]]
+    dates = {r[header.index("Exchange rate date")].date().isoformat()
+             for r in wb["Invoices"].iter_rows(min_row=2, values_only=True)
+             if r[header.index("Invoice currency")] != "CHF"}
+    assert dates == {"2026-10-30"}  # the rate used, not the 1 December asked for
+    code = main(["run", "--outbox", str(tmp_path / "again"), "--invoice-date", "2026-12-01",
+                 "--language", "en"])
+    out = capsys.readouterr().out
+    assert code == 0 and "  warning: stale exchange rates used: " in out
+
+    async def warnings_logged():
+        async with get_client() as client:
+            logs = await client.read_logs()
+        return [log.message for log in logs if log.level >= 30]
+
+    import asyncio
+    logged = asyncio.run(warnings_logged())
+    assert any(m.startswith("stale exchange rates used") for m in logged), logged
+
+
 def test_cli_error_exit_code_and_no_traceback(prefect_harness, tmp_path, capsys):
     from flows.cli import main
 

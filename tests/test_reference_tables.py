@@ -187,6 +187,33 @@ def test_customer_with_unknown_payment_terms(cfg):
                    "not in payment_terms.csv")
 
 
+def test_customer_email_must_be_one_address(cfg):
+    row = replace_line(cfg / "customers.csv", "BA-1001,", "BA-1001,")  # its line number
+    replace_text(cfg / "customers.csv", "rechnungen@bp-000123.example",
+                 "rechnungen@bp-000123.example; mahnungen@bp-000123.example")
+    assert_located(config_error(cfg), "customers.csv", row, "email", "not an e-mail address")
+
+
+@pytest.mark.parametrize("value, ok", [('"address_id"', True), ('"reject"', True),
+                                       ('"ignore"', False)])
+def test_unknown_customer_setting(cfg, value, ok):
+    replace_text(cfg / "company.toml", 'code = "100"\n',
+                 f'code = "100"\nunknown_customer = {value}\n')
+    if ok:
+        assert load_config(cfg).settings.unknown_customer == value.strip('"')
+    else:
+        assert "unknown_customer: expected one of address_id, reject" in config_error(cfg)
+
+
+def test_customers_without_the_email_column_load(cfg):
+    """customers.csv of before the e-mail column still loads (the column is optional)."""
+    path = cfg / "customers.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(ln.rsplit(",", 1)[0] for ln in lines) + "\n", encoding="utf-8")
+    assert "email" not in load_config(cfg).tables["customers"].columns or \
+        load_config(cfg).tables["customers"]["email"].isna().all()
+
+
 def test_missing_column_names_the_expected_header(cfg):
     path = cfg / "tax_rules.csv"
     text = path.read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ from openpyxl.utils.escape import unescape
 
 from conftest import INVOICE_DATE, SAMPLE_ORDERS
 from flows.workbook import CUT_MARKER
-from schemas.columns import AMOUNT, DATE, INT, PERCENT, RATE, TEXT
+from schemas.columns import AMOUNT, DATE, INT, PERCENT, RATE, TEXT, VARIANT
 from schemas.workbook import INVOICES, LINES, RECONCILIATION, REJECTED, SHEETS, TAXES
 from transforms import currencies
 from transforms.reconcile import label
@@ -199,7 +199,7 @@ def test_workbook_totals_match_the_reconciliation_sheet(sample_run):
             sums[(m, inv["currency"])] += dec(inv[m])
     assert {cur for _, cur in sums} == {"CHF", "EUR", "JPY", "USD"}
     for (m, cur), total in sums.items():
-        assert Decimal(rec[(totals, label(m, "de"), cur)]) == total, (m, cur)
+        assert dec(rec[(totals, label(m, "de"), cur)]) == total, (m, cur)
 
 
 # --- reconciliation and the Rejected sheet (DESIGN.md §9.1, §9.5) -----------------------------
@@ -272,7 +272,7 @@ def test_cell_kinds_dates_numbers_and_text(sample_run):
         for row in cells(wb, sheet, "de"):
             for c in sheet.cols:
                 cell = row[c.id]
-                if cell.value is None:
+                if cell.value is None or c.kind == VARIANT:  # VARIANT: the test below
                     continue
                 if c.kind == DATE:
                     assert cell.data_type == "d" and cell.is_date, (sheet.id, c.id)
@@ -284,6 +284,54 @@ def test_cell_kinds_dates_numbers_and_text(sample_run):
     inv = values(wb, INVOICES, "de")
     assert {r["invoice_date"] for r in inv} == {dt.datetime(2026, 10, 30)}
     assert all(r["due_date"] > r["invoice_date"] for r in inv)
+
+
+def test_reconciliation_values_are_typed_cells(sample_run):
+    """Counts are whole numbers, amounts numbers in their currency's format, dates dates,
+    and no value is a number stored as text (what Excel flags and cannot sum)."""
+    result, wb = sample_run
+    rows = cells(wb, RECONCILIATION, "de")
+    by = {(r["section"].value, r["metric"].value, r["currency"].value): r["value"] for r in rows}
+    counts_section = label("counts", "de")
+    for (section, metric, _), cell in by.items():
+        if section == counts_section and metric != label("balanced", "de"):
+            assert cell.data_type == "n" and isinstance(cell.value, int), metric
+            assert cell.number_format == "0"
+        if cell.data_type == "s" and metric != "financial_company":  # a code, text as in the ERP
+            assert not re.fullmatch(r"-?[\d.,]+", cell.value), (metric, cell.value)
+    totals = [(k, c) for k, c in by.items() if k[0] in (label("totals", "de"),
+                                                        label("home_totals", "de")) and k[2]]
+    assert {k[2] for k, _ in totals} == {"CHF", "EUR", "JPY", "USD"}
+    for (_, metric, cur), cell in totals:
+        assert cell.data_type == "n", metric
+        assert _decimals(cell.number_format) == currencies.exponent(cur), (metric, cur)
+    params = label("parameters", "de")
+    assert by[(params, "invoice_date", None)].is_date
+    assert by[(params, "invoice_date", None)].value == dt.datetime(2026, 10, 30)
+    assert by[(params, "run", None)].value == result.run_id
+    source = label("source", "de")
+    assert by[(source, "booking_orders.csv", None)].value.startswith("sha256 ")
+    assert by[(source, label("source_rows", "de").format("booking_orders.csv"), None)] \
+        .value == 240
+    # the frame the artifact and the manifest read keeps each value's exact text
+    recon_frame = result.rendered.tables["reconciliation"]
+    assert set(recon_frame["value_kind"]) == {"int", "amount", "date", "text"}
+    assert all(isinstance(v, str) for v in recon_frame["value"])
+
+
+def test_every_sheet_prints_landscape_with_header_and_run_in_the_footer(sample_run):
+    result, wb = sample_run
+    for sheet in SHEETS:
+        ws = wb[sheet.name("de")]
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.sheet_properties.pageSetUpPr.fitToPage and ws.page_setup.fitToHeight == 0
+        assert ws.print_title_rows == "$1:$1", ws.title
+        assert ws.oddFooter.center.text == f"Lauf {result.run_id}"
+        assert ws.oddFooter.right.text == "Seite &P von &N"
+    # the sha256 of the source wraps in its cell instead of running onto a page of its own
+    rec = wb[RECONCILIATION.name("de")]
+    sha = [c for c in rec["D"] if isinstance(c.value, str) and c.value.startswith("sha256 ")]
+    assert sha and all(c.alignment.wrap_text for c in sha)
 
 
 def test_header_row_frozen_and_autofilter_over_all_columns(sample_run):
@@ -476,12 +524,18 @@ def test_text_over_the_limit_is_cut_with_a_marker_and_reported(run, tmp_path):
     assert len(name) == 100
     assert name == long_name[: 100 - len(marker)] + marker
     flags = label("flags", "de")
-    assert recon(wb, "de")[(flags, label("text_cut", "de"), None)] == "1"
+    assert recon(wb, "de")[(flags, label("text_cut", "de"), None)] == 1
     assert len(result.rendered.cut_cells) == 1
     assert counts(wb, "de")["billed"] == 4
+    # the terminal and the run log say so too (the manifest's warnings), naming the place
+    cut_warnings = [w for w in result.rendered.manifest["warnings"] if "gekürzt" in w]
+    assert cut_warnings == [f"1 Textzelle(n) an Excels Grenze von 32'767 Zeichen gekürzt, "
+                            f"markiert «…[gekürzt]»: {cut[0][0]}, Zeile {cut[0][1][1:]}, "
+                            f"Name / Firma"]
 
     # without a limit nothing is cut and nothing is reported
     whole = run(source=src, outbox=tmp_path / "whole")
     wb = open_wb(whole)
     assert long_name.strip() in {r["invoice_to_name"] for r in values(wb, INVOICES, "de")}
     assert (flags, label("text_cut", "de"), None) not in recon(wb, "de")
+    assert not [w for w in whole.rendered.manifest["warnings"] if "gekürzt" in w]

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from flows.workbook import CUT_MARKER, decimal_text, over_limit, write_workbook
-from schemas.columns import AMOUNT, DATE, INT, PERCENT, TEXT, Col, Sheet
+from schemas.columns import AMOUNT, DATE, INT, PERCENT, TEXT, VARIANT, Col, Sheet
 
 SHEET = Sheet("t", "Tabelle", "Table", (
     Col("name", "Name", "Name", TEXT, nullable=True),
@@ -103,3 +103,74 @@ def test_amount_without_currency_is_an_error_not_a_guess(tmp_path):
     df = frame([["a", 100, None, 0, None, 1]])
     with pytest.raises(WriterError, match="currency"):
         write(tmp_path, df)
+
+
+def test_every_sheet_is_set_up_to_print(tmp_path):
+    """A4 landscape, one page wide, the header row on every page, a footer with the run id
+    and the page number — on continuation sheets too; long text wraps, short text does not."""
+    long = "Rechnung elektronisch an kreditoren@firma.example, nicht per Post " * 2
+    df = frame([[long if i == 2 else f"n{i}", i, "EUR", 0, None, i] for i in range(5)])
+    path, _ = write(tmp_path, df, max_rows=4, run_id="F814E32B")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == ["Tabelle", "Tabelle (2)"]
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape", ws.title
+        assert ws.page_setup.paperSize == 9  # A4
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        # fitToWidth 1 is the file format's default, which XlsxWriter leaves out
+        assert (ws.page_setup.fitToWidth or 1, ws.page_setup.fitToHeight) == (1, 0)
+        assert ws.print_title_rows == "$1:$1"
+        footer = ws.oddFooter
+        assert footer.center.text == "Lauf F814E32B"
+        assert footer.right.text == "Seite &P von &N" and footer.left.text == "&A"
+    width = wb["Tabelle"].column_dimensions["A"].width
+    assert len(long) > width
+    cell, short = wb["Tabelle"]["A4"], wb["Tabelle"]["A2"]
+    assert cell.value == long and cell.alignment.wrap_text and cell.alignment.vertical == "top"
+    assert not short.alignment.wrap_text
+    again, _ = write(tmp_path, df, max_rows=4, run_id="F814E32B")
+    assert again.read_bytes() == path.read_bytes()
+
+
+VARIANT_SHEET = Sheet("v", "Werte", "Values", (
+    Col("currency", "Währung", "Currency", TEXT, nullable=True),
+    Col("value", "Wert", "Value", VARIANT, "currency"),
+))
+
+
+def _variant(tmp_path, rows, **kw):
+    df = pd.DataFrame(rows, columns=["currency", "value", "value_kind"]).astype("str")
+    path = tmp_path / "v.xlsx"
+    report = write_workbook(path, {"v": df}, (VARIANT_SHEET,), "de", dt.date(2026, 10, 30),
+                            "v", **kw)
+    return openpyxl.load_workbook(path)["Werte"], report
+
+
+def test_variant_cells_take_the_kind_of_their_row(tmp_path):
+    ws, _ = _variant(tmp_path, [
+        [None, "240", "int"], ["CHF", "170637.79", "amount"], ["JPY", "-1980", "amount"],
+        ["BHD", "0.125", "amount"], [None, "2026-10-30", "date"], [None, "ja", "text"],
+        [None, "sha256 " + "ab" * 32, "text"], [None, "0042", "text"],
+    ])
+    got = [ws.cell(r, 2) for r in range(2, 10)]
+    assert got[0].value == 240 and got[0].data_type == "n" and got[0].number_format == "0"
+    assert got[1].data_type == "n" and Decimal(str(got[1].value)) == Decimal("170637.79")
+    assert got[1].number_format == "#,##0.00"
+    assert got[2].value == -1980 and got[2].number_format == "#,##0"
+    assert got[3].number_format == "#,##0.000"
+    assert got[4].is_date and got[4].value == dt.datetime(2026, 10, 30)
+    assert [c.value for c in got[5:]] == ["ja", "sha256 " + "ab" * 32, "0042"]
+    assert all(c.data_type == "s" for c in got[5:])
+    assert got[6].alignment.wrap_text  # longer than the column: wraps
+
+
+@pytest.mark.parametrize("row, match", [
+    (["CHF", "1.005", "amount"], "not an amount"),
+    (["XXX", "1", "amount"], "not an amount"),
+    ([None, "12a", "int"], "whole number"),
+    ([None, "30.10.2026", "date"], "not a date"),
+])
+def test_variant_value_not_of_its_kind_is_an_error(tmp_path, row, match):
+    from flows.workbook import WriterError
+    with pytest.raises(WriterError, match=match):
+        _variant(tmp_path, [row])

@@ -25,6 +25,13 @@ INVOICE_FIELDS = {
 }
 
 
+#: invoice column -> line column set by attach_customers
+PARTY_FIELDS = {
+    "invoice_to_vat_id": "customer_vat_id", "invoice_to_language": "customer_language",
+    "invoice_to_email": "customer_email", "invoice_to_is_address": "invoice_to_is_address",
+}
+
+
 def booking_sort_key(booking_number: pd.Series) -> pd.Series:
     """Numeric booking numbers in numeric order, others after them in text order."""
     bn = booking_number.astype("str")
@@ -86,6 +93,10 @@ def compose(b: Billing, ctx: Context) -> Billing:
         "financial_company": company,
         "composition_reference": first_key,
         "invoice_to_bp": first["invoice_to_bp"].to_numpy(),
+        # the party's own details from customers.csv (transforms/customers.py); every line of
+        # an invoice has the same invoice-to party, so its first line's are the invoice's
+        **{out: (first[src].to_numpy() if src in first else None)
+           for out, src in PARTY_FIELDS.items()},
         **{out: first[src].to_numpy() for out, src in INVOICE_FIELDS.items()},
         "po_number": first["po_number"].to_numpy(),
         "currency": first["currency"].to_numpy(),

@@ -3,6 +3,12 @@
 The rate valid on a date is the latest with ``valid_from`` on or before it. A missing rate is
 an error for the invoices that need it, never a silent 1; a rate older than
 ``max_rate_age_days`` is used but reported, so stale reference data is seen.
+
+"Wechselkurs vom" (``exchange_rate_date``) is the date of the rate used — the ``valid_from`` of
+the rate row, not the date it was looked up for: an invoice of 1 December converted at the
+rate of 30 October says 30 October. With several home currencies it is the oldest of the rates
+used (the one a reader must know is old); an invoice converted at none (every home currency is
+its own) keeps the date asked for.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
     why = np.full(len(each), "", dtype=object)
     stale_notes = []
     out = inv.copy()
+    used_from = each["exchange_rate_date"].astype("datetime64[ns]").to_numpy().copy()
     # one lookup for all home currencies, one block of rows per home currency
     m = len(each)
     all_found = lookup_rates(pd.DataFrame({
@@ -69,6 +76,11 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
         why[first_miss] = (each["currency"] + "→" + h + " (" + each["exchange_rate_type"]
                            + ")").to_numpy()[first_miss]
         missing |= miss
+        # rate 1 to its own currency has no rate row: it leaves the date as it is
+        own = (found["from_currency"] == found["to_currency"]).to_numpy()
+        vf = found["valid_from"].to_numpy(dtype="datetime64[ns]")
+        # a rate row is valid from on or before the date asked: the oldest one used wins
+        used_from = np.where(~miss & ~own, np.minimum(vf, used_from), used_from)
         age = (found["date"] - found["valid_from"]).dt.days
         stale = (age > ctx.settings.max_rate_age_days) & ~miss
         for row in found.loc[stale, ["from_currency", "to_currency", "rate_type", "valid_from"]] \
@@ -79,6 +91,7 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
         out[f"home_currency_{k}"] = h
         out[f"exchange_rate_{k}"] = found["rate"].astype("Int64").array.take(combo)
         out[f"rate_factor_{k}"] = found["factor"].astype("Int64").array.take(combo)
+    out["exchange_rate_date"] = used_from[combo]
     missing = pd.Series(missing[combo], index=inv.index)
     why = pd.Series(why[combo], index=inv.index)
     notes = b.notes + tuple(stale_notes)

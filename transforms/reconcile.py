@@ -1,11 +1,18 @@
 """The Reconciliation and Rejected sheets: every input row is accounted for (DESIGN.md §9.1).
 
 rows read = billed + rejected + not billable + already billed; a row counts once however many
-problems it has. Totals are given per invoice currency and per home currency as exact decimal
-text, so the accountant can tick them off against the ERP.
+problems it has. Totals are given per invoice currency and per home currency, so the
+accountant can tick them off against the ERP.
+
+Each row says what its value is (``value_kind``): a count (``int``), an amount in the row's
+currency (``amount``), a date (``date``) or ``text``. The workbook writes it as a number in
+that currency's format, a date or a text cell, so the sheet can be summed and tied out; the
+``value`` column keeps the exact text of every value for the Prefect artifact and the manifest.
 """
 
 from __future__ import annotations
+
+import datetime as dt
 
 import pandas as pd
 
@@ -39,6 +46,8 @@ LABELS = {
     "qr_bill_skipped": ("QR-Rechnung weggelassen", "QR-bill skipped"),
     "control_characters": ("Zellen mit Steuerzeichen (als _xHHHH_ geschrieben)",
                            "Cells with control characters (written as _xHHHH_)"),
+    "address_as_customer": ("Rechnungsempfänger ohne Kundennummer (Adress-ID verwendet)",
+                            "Invoice-to parties without customer number (address id used)"),
     "counts": ("Zeilen", "Rows"),
     "totals": ("Summen", "Totals"),
     "home_totals": ("Summen Hauswährung", "Home currency totals"),
@@ -47,7 +56,13 @@ LABELS = {
     "parameters": ("Parameter", "Parameters"),
     "not_billable_reason": ("Nicht verrechenbar: {}", "Not billable: {}"),
     "rejected_reason": ("Abgelehnt: {}", "Rejected: {}"),
+    "source_rows": ("{}: Zeilen", "{}: rows"),
 }
+
+#: value kinds of the Reconciliation sheet (schemas.columns.VARIANT)
+INT_VALUE, AMOUNT_VALUE, DATE_VALUE, TEXT_VALUE = "int", "amount", "date", "text"
+#: the kind of a billing note's value (others are text)
+NOTE_KINDS = {"text_cut": INT_VALUE}
 
 
 def label(key: str, language: str) -> str:
@@ -113,6 +128,16 @@ def rejected_sheet(problems: pd.DataFrame, language: str) -> pd.DataFrame:
 TOTALS = ("net_amount", "tax_amount", "cash_rounding_amount", "invoice_amount")
 
 
+def address_parties(invoices: pd.DataFrame) -> list[str]:
+    """The invoice-to parties billed under their billing address id because customers.csv
+    has no entry for them (sorted): the ERP knows no such customer until one is created."""
+    if "invoice_to_is_address" not in invoices or not len(invoices):
+        return []
+    flag = invoices["invoice_to_is_address"].astype("object").where(
+        invoices["invoice_to_is_address"].notna(), False).astype(bool)
+    return sorted(invoices.loc[flag, "invoice_to_bp"].astype("str").unique())
+
+
 def currency_totals(invoices: pd.DataFrame) -> dict[str, dict]:
     """Per invoice currency: the exact decimal text of each total and the document count —
     the figures the Reconciliation sheet and the manifest both show."""
@@ -129,10 +154,14 @@ def _money_text(minor: int, cur: str) -> str:
 
 def reconciliation(billing: Billing, rows_read: int, sources: list[tuple[str, str, int]],
                    parameters: dict[str, str], language: str) -> pd.DataFrame:
-    rows: list[tuple[str, str, str | None, str]] = []
+    rows: list[tuple[str, str, str | None, str, str]] = []
 
-    def add(section, metric, cur, value):
-        rows.append((label(section, language), metric, cur, str(value)))
+    def add(section, metric, cur, value, kind=None):
+        if kind is None:
+            kind = (INT_VALUE if isinstance(value, int) and not isinstance(value, bool)
+                    else DATE_VALUE if isinstance(value, dt.date) else TEXT_VALUE)
+        text = value.isoformat() if isinstance(value, dt.date) else str(value)
+        rows.append((label(section, language), metric, cur, text, kind))
 
     buckets = row_buckets(billing.problems)
     billed = billed_rows(billing.lines)
@@ -162,7 +191,7 @@ def reconciliation(billing: Billing, rows_read: int, sources: list[tuple[str, st
     add("totals", label("lines", language), None, len(billing.lines))
     for cur, totals in currency_totals(inv).items():
         for m in TOTALS:
-            add("totals", label(m, language), cur, totals[m])
+            add("totals", label(m, language), cur, totals[m], AMOUNT_VALUE)
     for k in (1, 2, 3):
         col = f"home_currency_{k}"
         if col not in inv or inv[col].isna().all():
@@ -171,12 +200,67 @@ def reconciliation(billing: Billing, rows_read: int, sources: list[tuple[str, st
         for m in ("net_amount", "tax_amount", "invoice_amount", "rounding_difference"):
             add("home_totals", f"{label(m, language)} HW {k}" if language == "de"
                 else f"{label(m, language)} HC {k}", cur,
-                _money_text(int(inv[f"{m}_hc_{k}"].sum()), cur))
+                _money_text(int(inv[f"{m}_hc_{k}"].sum()), cur), AMOUNT_VALUE)
+    add("flags", label("address_as_customer", language), None, len(address_parties(inv)))
     for section, metric, cur, value in billing.notes:
-        add(section, label(metric, language), cur, value)
+        add(section, label(metric, language), cur, value, NOTE_KINDS.get(metric, TEXT_VALUE))
     for name, checksum, n in sources:
-        add("source", name, None, f"sha256 {checksum} ({n})")
+        add("source", name, None, f"sha256 {checksum}")
+        add("source", label("source_rows", language).format(name), None, int(n))
     for key, value in parameters.items():
-        add("parameters", key, None, value)
-    frame = pd.DataFrame(rows, columns=["section", "metric", "currency", "value"])
-    return frame.astype({"section": "str", "metric": "str", "currency": "str", "value": "str"})
+        add("parameters", key, None, value,
+            DATE_VALUE if key.endswith("_date") and _is_iso_date(value) else None)
+    frame = pd.DataFrame(rows, columns=["section", "metric", "currency", "value", "value_kind"])
+    return frame.astype({"section": "str", "metric": "str", "currency": "str", "value": "str",
+                         "value_kind": "str"})
+
+
+def _is_iso_date(value) -> bool:
+    try:
+        dt.date.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+WARNINGS = {
+    "stale_exchange_rate": (
+        "Veraltete Wechselkurse verwendet: {} vom {}, älter als max_rate_age_days am "
+        "Wechselkursdatum – exchange_rates.csv nachführen",
+        "stale exchange rates used: {} of {}, older than max_rate_age_days on the exchange "
+        "rate date – update exchange_rates.csv"),
+    "text_cut": (
+        "{} Textzelle(n) an Excels Grenze von 32'767 Zeichen gekürzt, markiert «…[gekürzt]»: {}",
+        "{} text cell(s) cut at Excel's limit of 32,767 characters, marked '…[cut]': {}"),
+    "address_as_customer": (
+        "{} Rechnungsempfänger ohne Eintrag in customers.csv, verrechnet unter der Adress-ID "
+        "({}): im ERP anlegen oder in customers.csv eintragen",
+        "{} invoice-to part(y/ies) without an entry in customers.csv, billed under the address "
+        "id ({}): create them in the ERP or add them to customers.csv"),
+}
+
+
+def warnings(billing: Billing, language: str, cut_cells=()) -> list[str]:
+    """What the accountant must know before the workbook goes to the ERP, for the terminal
+    and the run log as well as the sheet: stale rates used, text cut at Excel's limit (with
+    the first places: sheet, row, column), parties the ERP does not know by a customer
+    number."""
+    i = 0 if language == "de" else 1
+    # one line per date of the stale rates: "rates of 2026-10-30: CHF→EUR ECB, EUR→CHF ECB"
+    stale: dict[str, list[str]] = {}
+    for _, metric, _, value in billing.notes:
+        if metric == "stale_exchange_rate":
+            rate, _, day = str(value).rpartition(" ")
+            stale.setdefault(day, []).append(rate)
+    out = [WARNINGS["stale_exchange_rate"][i].format(", ".join(rates), day)
+           for day, rates in sorted(stale.items())]
+    if cut_cells:
+        word = "Zeile" if language == "de" else "row"
+        places = "; ".join(f"{sheet}, {word} {row}, {col}" for sheet, row, col in cut_cells[:3])
+        out.append(WARNINGS["text_cut"][i].format(
+            len(cut_cells), places + (", …" if len(cut_cells) > 3 else "")))
+    parties = address_parties(billing.invoices) if billing.invoices is not None else []
+    if parties:
+        out.append(WARNINGS["address_as_customer"][i].format(
+            len(parties), ", ".join(parties[:5]) + (", …" if len(parties) > 5 else "")))
+    return out

@@ -156,6 +156,12 @@ def _table_checks(name, out, file) -> list[TableProblem]:
         bad = out["rate"] < 0
         found += [TableProblem(file, r, "rate", "must not be negative")
                   for r in _rows(out, bad.fillna(False))]
+    if name == "customers" and "email" in out:
+        # the invoice goes to this address: one mailbox, written as local@domain
+        bad = out["email"].notna() & ~out["email"].astype("str").str.fullmatch(
+            r"[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+").fillna(False).astype(bool)
+        found += [TableProblem(file, r, "email", "not an e-mail address (name@domain.tld)")
+                  for r in _rows(out, bad)]
     if name == "payment_terms":
         for k in (1, 2, 3):
             d, p = out[f"discount_days_{k}"], out[f"discount_percent_{k}"]
