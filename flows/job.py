@@ -126,6 +126,9 @@ class CompanyRun:
     rid: str
     select: Callable | None = None  # replaces the lifecycle split (credit on demand)
     group: str | None = None  # the group.toml this company was billed from, if any
+    #: a draft with no invoice and no credit note: "deliver" it (an empty workbook), "refuse"
+    #: (NothingToBill: re-dating), or "skip" it when every row read was billed already (inbox)
+    if_empty: str = "deliver"
 
 
 def company_runs(ex: Extract, valid: pd.DataFrame, problems: pd.DataFrame, group: Group,
@@ -256,12 +259,20 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
     man["sheets"] = report.sheets
     qr_staged = None
     if config.settings.qr_bill:
-        qr_staged = path.with_name(f".{qrbills.folder_name(name)}{path.suffix}")
+        qr_staged = qr_staged_path(path, name)
         if qr_staged.exists():
             shutil.rmtree(qr_staged)
         man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
             qr_staged, output_tables(billing, lang)["invoices"], config.settings, lang)}
     return Rendered(path, name, man, tables, report.cut_cells, qr_staged)
+
+
+def qr_staged_path(path: Path, name: str) -> Path:
+    """The staged QR-bill folder beside the staged workbook ``path`` of ``name``: the same
+    writer's tag, so two runs of the same inputs never share it."""
+    prefix = f".{name}"
+    tail = path.name[len(prefix):] if path.name.startswith(prefix) else path.suffix
+    return path.with_name(f".{qrbills.folder_name(name)}{tail}")
 
 
 def _count_cut(tables, max_text) -> int:

@@ -66,6 +66,16 @@ class Reason(Enum):
     AFTER_CUTOFF = (NOT_BILLABLE, "Auftrag nach dem Stichtag", "ordered after the cutoff date")
     ALREADY_BILLED = (ALREADY_BILLED, "bereits verrechnet (Rechnung {detail})",
                       "already billed (invoice {detail})")
+    # one booking number is one booking of the source, whichever company of the state store
+    # billed it (flows/state_store.billed_elsewhere); detail: "<company>, <invoice>"
+    ALREADY_BILLED_ELSEWHERE = (ALREADY_BILLED, "bereits von einer anderen Firma verrechnet "
+                                "(Firma, Rechnung: {detail})", "already billed by another "
+                                "company (company, invoice: {detail})")
+    BILLED_ELSEWHERE_CHANGED = (ALREADY_BILLED, "von einer anderen Firma verrechnet und seither "
+                                "geändert (Firma, Rechnung: {detail}); dort gutschreiben, dann "
+                                "wird sie hier verrechnet", "billed by another company and "
+                                "changed since (company, invoice: {detail}); credit it there, "
+                                "then it is billed here")
 
     @property
     def bucket(self) -> str:
