@@ -258,23 +258,25 @@ def _start(conn, r: job.CompanyRun, outbox: Path):
 
 def _nothing_to_bill(st: _Started, billing: Billing) -> str | None:
     """Why this draft has nothing to deliver, if its ``if_empty`` says not to deliver an
-    empty workbook: no invoice and no credit note (``refuse``), and every row read billed
-    already (``skip``)."""
+    empty workbook: no invoice and no credit note (``refuse``); for ``skip`` also no rejected
+    row (a person must see those) and at least one order billed already."""
     r = st.run
     if r.if_empty == "deliver" or not r.params.draft or len(billing.invoices):
         return None
-    buckets = row_buckets(billing.problems)
-    already = int((buckets["bucket"] == "already_billed").sum())
-    if r.if_empty == "skip" and not (r.ex.rows and already == r.ex.rows):
+    counts = row_buckets(billing.problems)["bucket"].value_counts()
+    already, rejected = int(counts.get("already_billed", 0)), int(counts.get("rejected", 0))
+    if r.if_empty == "skip" and (rejected or not already):
         return None
     mine = st.billed_runs[st.billed_runs["booking_number"].isin(
         billing.problems["booking_number"].dropna())]
     runs = ", ".join(sorted(set(mine["run_id"]))) or "-"
-    if already and already == r.ex.rows:
+    if already == r.ex.rows:
         return (f"nothing left to bill: all its {already} orders were billed already "
                 f"(final runs {runs})")
-    return (f"nothing left to bill: no invoice and no credit note ({r.ex.rows} rows read, "
-            f"{already} billed already, in final runs {runs})")
+    rest = "".join(f", {int(counts.get(b, 0))} {b.replace('_', ' ')}"
+                   for b in ("not_billable", "rejected") if counts.get(b, 0))
+    return (f"nothing left to bill: of its {r.ex.rows} orders {already} were billed already "
+            f"(final runs {runs}){rest}")
 
 
 def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
