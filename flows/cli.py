@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -222,6 +223,18 @@ def _company_config(location: str, company: str | None):
     return group.member(company).config
 
 
+def terminate_cleanly() -> None:
+    """SIGTERM (``kill``, systemd, cron's timeout) ends a command the way Ctrl-C does: as an
+    exception, so that a run rolls back and removes what it staged in the outbox instead of
+    dying in the middle. A Prefect flow run installs the same for its duration."""
+    def _stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+
+
 def _environment(quiet: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -262,6 +275,16 @@ def _print_summary(s: dict, out) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    terminate_cleanly()
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        # what was staged is removed, what was committed is finished by the next run
+        print("billing-export: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(args) -> int:
     if args.command == "watch":
         _environment(False)
         from .inbox import watch_main

@@ -14,13 +14,16 @@ one workbook is delivered, every order is billed once, and the series has no gap
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
+from xlsxwriter.exceptions import FileCreateError
 
 import hashlib
 
@@ -299,11 +302,23 @@ def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
     name = job.file_name(r.config, r.params, r.rid)
     path = staged_path(outbox, name)
     staged += [path, job.qr_staged_path(path, name)]
+    failed, hook = None, sys.unraisablehook
     try:
         rendered = render_fn(billing, r.ex, r.config, r.params, r.rid, outbox, staged=path)
-    except OSError as err:  # a full disk, a read-only share: the environment, not a crash
+    except (OSError, FileCreateError) as err:  # a full disk, a read-only share: not a crash
+        cause = err.args[0] if isinstance(err, FileCreateError) and err.args else err
+        failed = getattr(cause, "strerror", None) or str(cause)
+        del cause  # its traceback holds XlsxWriter's frames
+        # XlsxWriter leaves its zip file open when it fails; it is closed (and fails again,
+        # to no purpose) when collected below: that second failure is not reported
+        sys.unraisablehook = lambda _: None
+    if failed:
+        try:
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
         raise DeliveryError(f"{outbox}: the workbook {name} cannot be written beside the "
-                            f"outbox: {err.strerror or err}; nothing was billed") from None
+                            f"outbox: {failed}; nothing was billed")
     failpoint("after_render")
     digest = sha256_file(rendered.path)
     meta = {"source": r.ex.name, "outbox": str(outbox.resolve()), "manifest": rendered.manifest,
