@@ -64,10 +64,9 @@ class Reason(Enum):
                        "cancelled without cancellation fee")
     ZERO_AMOUNT = (NOT_BILLABLE, "Betrag ist null oder leer", "amount is zero or empty")
     AFTER_CUTOFF = (NOT_BILLABLE, "Auftrag nach dem Stichtag", "ordered after the cutoff date")
-    ALREADY_BILLED = (ALREADY_BILLED, "bereits verrechnet (Rechnung {detail})",
-                      "already billed (invoice {detail})")
-    # one booking number is one booking of the source, whichever company of the state store
-    # billed it (flows/state_store.billed_elsewhere); detail: "<company>, <invoice>"
+    # One booking number is one booking of the source, whichever company of the state store
+    # billed it (flows/state_store.billed_elsewhere); detail: "<company>, <invoice>". Above
+    # ALREADY_BILLED: below it, that name is the member, not the bucket.
     ALREADY_BILLED_ELSEWHERE = (ALREADY_BILLED, "bereits von einer anderen Firma verrechnet "
                                 "(Firma, Rechnung: {detail})", "already billed by another "
                                 "company (company, invoice: {detail})")
@@ -76,6 +75,8 @@ class Reason(Enum):
                                 "wird sie hier verrechnet", "billed by another company and "
                                 "changed since (company, invoice: {detail}); credit it there, "
                                 "then it is billed here")
+    ALREADY_BILLED = (ALREADY_BILLED, "bereits verrechnet (Rechnung {detail})",
+                      "already billed (invoice {detail})")
 
     @property
     def bucket(self) -> str:
