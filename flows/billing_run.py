@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import dataclasses
 import functools
 import json
 
@@ -22,7 +23,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 
 from schemas.problems import Reason
-from transforms.reconcile import column_label
+from transforms.reconcile import column_label, row_buckets
 
 from transforms.pipeline import bill_partition
 
@@ -213,7 +214,8 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
                 cutoff_date: dt.date | None = None, language: str | None = None,
                 draft: bool = True, state: str | None = None,
                 billing_period: str | None = None, incremental: bool = False,
-                partition_rows: int = job.DEFAULT_PARTITION_ROWS) -> dict:
+                partition_rows: int = job.DEFAULT_PARTITION_ROWS,
+                if_empty: str = "deliver") -> dict:
     """Bill the booking orders in ``source`` and deliver one workbook into ``outbox``.
 
     A draft has provisional numbers and records nothing as billed; a final run (draft=False)
@@ -225,7 +227,8 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
     ``config`` may be a group (group.toml): one workbook per financial company. A company
     with more than ``partition_rows`` orders is billed in hash partitions of its invoice-to
     parties; the partitions are mapped tasks, run where the flow's task runner says
-    (flows/task_runners.py)."""
+    (flows/task_runners.py). ``if_empty="skip"`` (the inbox): a draft whose orders were all
+    billed already delivers no workbook; its summary says so under ``nothing``."""
     job.check_validation_enabled()
     if invoice_date is None and billing_period == "previous_month":
         invoice_date = previous_month_end(dt.date.today())
@@ -241,8 +244,9 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
             since = None if None in marks else min(marks)
         ex = _check(extract_task(source, since))
         valid, problems = _check(validate_task(ex))
-        runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
-            invoice_date, cutoff_date, language, c, draft=draft))
+        runs = [dataclasses.replace(r, if_empty=if_empty) for r in job.company_runs(
+            ex, valid, problems, group, lambda c: job.default_params(
+                invoice_date, cutoff_date, language, c, draft=draft))]
         del ex, valid, problems  # the runs hold what billing needs; the text is let go
         prepared = final_run.prepare_group(
             runs, Path(outbox), store,
@@ -269,6 +273,15 @@ def group_summary(name: str, companies: list[dict]) -> dict:
 
 def summarise(result, store, params) -> dict:
     """The run's summary for the CLI and the UI (publishes the artifacts)."""
+    if result.nothing:
+        counts = row_buckets(result.billing.problems)["bucket"].value_counts()
+        return {"run": result.run_id, "nothing": result.nothing, "workbook": None,
+                "already_delivered": False, "problems": [],
+                "rows_read": int(counts.sum()), "rows_billed": 0,
+                "rows_rejected": int(counts.get("rejected", 0)),
+                "rows_not_billable": int(counts.get("not_billable", 0)),
+                "rows_already_billed": int(counts.get("already_billed", 0)),
+                "invoices": 0, "credit_notes": 0, "lines": 0}
     if result.already_delivered:
         with store.connect() as conn:
             rec = state_store.run_record(conn, result.run_id)
