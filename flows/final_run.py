@@ -356,11 +356,17 @@ def complete(prepared: Prepared, outbox: Path, store: StateStore,
     own = [rendered.path] + ([rendered.qr_staged] if rendered.qr_staged else [])
     with store.locked(prepared.company) as conn:
         record = state_store.run_record(conn, prepared.run_id)
-        delivered = record and record["status"] == "delivered" and (
-            record["mode"] == "final" or record["sha256"] == prepared.digest)
-        if delivered:
-            # an identical run started together delivered first (or finished this final
-            # run from its staged file): this run's own staged copy is not needed
+        if record and record["status"] == "delivered" and record["mode"] == "final":
+            # a run started meanwhile finished this one from its staged file
+            delivery = Delivery(outbox / rendered.name, outbox / manifest_name(rendered.name),
+                                prepared.digest, True)
+            return FinalResult(prepared.run_id, delivery, rendered, prepared.billing, False,
+                               prepared.recovered)
+        there = outbox / rendered.name
+        if (record and record["status"] == "delivered" and record["sha256"] == prepared.digest
+                and there.exists() and sha256_file(there) == prepared.digest):
+            # an identical draft started together delivered first, into this outbox: this
+            # run's own staged copy is not needed
             for path in own:
                 remove_staged(path)
             return FinalResult(prepared.run_id, None, None, None, True, prepared.recovered)

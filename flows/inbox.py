@@ -203,11 +203,8 @@ def move(src: Path, folder: Path, note: tuple[str, str] | None = None) -> Path:
             continue
         if note:
             write_atomic(folder / fit_name(name + note[0], note[0]), note[1].encode("utf-8"))
-        if not regular:
-            os.rename(src, dst)
-            break
         try:
-            os.link(src, dst)
+            os.link(src, dst, follow_symlinks=False)  # a link is linked, not its target
         except FileExistsError:
             continue
         except OSError:  # no hard links on this file system: check, then rename
@@ -215,8 +212,7 @@ def move(src: Path, folder: Path, note: tuple[str, str] | None = None) -> Path:
                 continue
             os.rename(src, dst)
         break
-    if regular:
-        src.unlink(missing_ok=True)
+    src.unlink(missing_ok=True)
     fsync_dir(folder)
     fsync_dir(src.parent)
     return dst
