@@ -10,6 +10,12 @@ A run that dies before the commit leaves no trace (numbers and orders are free a
 inputs give the same numbers and bytes). A run that dies after it is finished by the next run
 on the same store — before anything else is billed — from the staged file. Either way exactly
 one workbook is delivered, every order is billed once, and the series has no gap.
+
+Staged names carry their writer (``flows.outbox.staged_path``), so identical runs started
+together never write one file: the first delivers, the others find it delivered. A run that
+fails before its commit — an error, Ctrl-C, SIGTERM, a full disk — removes what it staged; what
+a killed run staged is swept by the next run (``sweep_outbox``). Whether an order is billed
+already is asked of the whole store, not of one company (``lifecycle.billed_by_others``).
 """
 
 from __future__ import annotations
