@@ -367,6 +367,33 @@ def test_process_inbox_flow_bills_files_as_subflows(prefect_harness, box, monkey
     assert len(workbooks(outbox)) == 2
 
 
+def test_process_inbox_files_a_file_whose_orders_are_all_billed(prefect_harness, box, tmp_path,
+                                                                sample_config):
+    from flows import final_run, job
+    from flows.process_inbox import process_inbox
+    from flows.state_store import open_store
+
+    inbox, outbox = box
+    state = tmp_path / "state.sqlite"
+    store = open_store(state)
+    source = tmp_path / "orders.csv"
+    source.write_bytes(small_orders(30))
+    final = final_run.run_final(str(source), sample_config, job.default_params(
+        INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
+    store.engine.dispose()
+    before = workbooks(outbox)
+    shutil.copy(source, inbox / "orders.csv")
+    run = process_inbox(inbox=str(inbox), outbox=str(outbox), config=str(SAMPLE),
+                        invoice_date=INVOICE_DATE, state=str(state), settle_seconds=0,
+                        return_state=True)
+    assert run.is_completed(), run.message
+    [taken] = run.result()
+    assert (taken["outcome"], taken["workbook"]) == ("processed", None)
+    assert final.run_id in taken["message"] and "billed already" in taken["message"]
+    assert workbooks(outbox) == before
+    assert (inbox / f"processed/{today()}/orders.csv.note.txt").exists()
+
+
 def watch_args(*argv):
     p = argparse.ArgumentParser(prog="billing-export")
     ib.add_watch_command(p.add_subparsers(dest="command"))
@@ -533,29 +560,3 @@ def test_a_file_whose_orders_are_all_billed_is_filed_with_a_note(box, tmp_path, 
     assert more.outcome == "processed" and more.workbook in workbooks(outbox)
     store.engine.dispose()
 
-
-def test_process_inbox_files_a_file_whose_orders_are_all_billed(prefect_harness, box, tmp_path,
-                                                                sample_config):
-    from flows import final_run, job
-    from flows.process_inbox import process_inbox
-    from flows.state_store import open_store
-
-    inbox, outbox = box
-    state = tmp_path / "state.sqlite"
-    store = open_store(state)
-    source = tmp_path / "orders.csv"
-    source.write_bytes(small_orders(30))
-    final = final_run.run_final(str(source), sample_config, job.default_params(
-        INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
-    store.engine.dispose()
-    before = workbooks(outbox)
-    shutil.copy(source, inbox / "orders.csv")
-    run = process_inbox(inbox=str(inbox), outbox=str(outbox), config=str(SAMPLE),
-                        invoice_date=INVOICE_DATE, state=str(state), settle_seconds=0,
-                        return_state=True)
-    assert run.is_completed(), run.message
-    [taken] = run.result()
-    assert (taken["outcome"], taken["workbook"]) == ("processed", None)
-    assert final.run_id in taken["message"] and "billed already" in taken["message"]
-    assert workbooks(outbox) == before
-    assert (inbox / f"processed/{today()}/orders.csv.note.txt").exists()
