@@ -20,16 +20,13 @@ already is asked of the whole store, not of one company (``lifecycle.billed_by_o
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
-import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
-from xlsxwriter.exceptions import FileCreateError
 
 import hashlib
 
@@ -308,23 +305,11 @@ def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
     name = job.file_name(r.config, r.params, r.rid)
     path = staged_path(outbox, name)
     staged += [path, job.qr_staged_path(path, name)]
-    failed, hook = None, sys.unraisablehook
     try:
         rendered = render_fn(billing, r.ex, r.config, r.params, r.rid, outbox, staged=path)
-    except (OSError, FileCreateError) as err:  # a full disk, a read-only share: not a crash
-        cause = err.args[0] if isinstance(err, FileCreateError) and err.args else err
-        failed = getattr(cause, "strerror", None) or str(cause)
-        del cause  # its traceback holds XlsxWriter's frames
-        # XlsxWriter leaves its zip file open when it fails; it is closed (and fails again,
-        # to no purpose) when collected below: that second failure is not reported
-        sys.unraisablehook = lambda _: None
-    if failed:
-        try:
-            gc.collect()
-        finally:
-            sys.unraisablehook = hook
+    except OSError as err:  # job.render says it itself; another render_fn may not
         raise DeliveryError(f"{outbox}: the workbook {name} cannot be written beside the "
-                            f"outbox: {failed}; nothing was billed")
+                            f"outbox: {err.strerror or err}; nothing was billed") from None
     failpoint("after_render")
     digest = sha256_file(rendered.path)
     meta = {"source": r.ex.name, "outbox": str(outbox.resolve()), "manifest": rendered.manifest,

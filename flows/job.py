@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
+from xlsxwriter.exceptions import FileCreateError
 
 from schemas.problems import concat
 from schemas.settings import RunParameters
@@ -31,7 +34,7 @@ from transforms.validate import validate_booking_orders
 
 from . import qrbills
 from .config import Config, Group
-from .outbox import Delivery, deliver
+from .outbox import Delivery, DeliveryError, deliver
 from .sources import csv_file
 from .sources.base import Extract, SourceError
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
@@ -253,17 +256,34 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
         tables["reconciliation"] = reconciliation(
             billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
             parameters_table(params, config, rid), lang)
-    report = write_workbook(path, tables, SHEETS, lang, params.invoice_date,
-                            f"{config.settings.name} {params.invoice_date}", max_rows, max_text)
-    man = manifest(billing, tables, name, rid, params, ex.rows)
-    man["sheets"] = report.sheets
-    qr_staged = None
-    if config.settings.qr_bill:
-        qr_staged = qr_staged_path(path, name)
-        if qr_staged.exists():
-            shutil.rmtree(qr_staged)
-        man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
-            qr_staged, output_tables(billing, lang)["invoices"], config.settings, lang)}
+    failed, hook = None, sys.unraisablehook
+    try:
+        report = write_workbook(path, tables, SHEETS, lang, params.invoice_date,
+                                f"{config.settings.name} {params.invoice_date}", max_rows,
+                                max_text)
+        man = manifest(billing, tables, name, rid, params, ex.rows)
+        man["sheets"] = report.sheets
+        qr_staged = None
+        if config.settings.qr_bill:
+            qr_staged = qr_staged_path(path, name)
+            if qr_staged.exists():
+                shutil.rmtree(qr_staged)
+            man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
+                qr_staged, output_tables(billing, lang)["invoices"], config.settings, lang)}
+    except (OSError, FileCreateError) as err:  # a full disk, a read-only share: not a crash
+        cause = err.args[0] if isinstance(err, FileCreateError) and err.args else err
+        failed = getattr(cause, "strerror", None) or str(cause)
+        del cause  # its traceback holds XlsxWriter's frames
+        # XlsxWriter leaves its zip file open when it fails; it is closed (and fails again,
+        # to no purpose) when collected below: that second failure is not reported
+        sys.unraisablehook = lambda _: None
+    if failed:
+        try:
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        raise DeliveryError(f"{staging}: the workbook {name} cannot be written beside the "
+                            f"outbox: {failed}; nothing was billed")
     return Rendered(path, name, man, tables, report.cut_cells, qr_staged)
 
 

@@ -517,3 +517,20 @@ def test_three_identical_drafts_started_at_once_deliver_once(store_url, tmp_path
     manifest = json.loads((outbox / (workbook.stem + ".manifest.json")).read_text("utf-8"))
     assert manifest["sha256"] == hashlib.sha256(workbook.read_bytes()).hexdigest()
     assert_qr_bills_complete(outbox, manifest)
+
+
+def test_a_full_disk_ends_the_flow_failed_with_a_message_not_a_traceback(
+        prefect_harness, small_disk, tmp_path, capfd):
+    from flows.billing_run import billing_run
+
+    source = str(cut_source(tmp_path / "orders.csv", 1, 8))
+    outbox = small_disk / "outbox"
+    outbox.mkdir()
+    fill(small_disk, 8 * 1024)
+    state = billing_run(source=source, outbox=str(outbox), state=str(tmp_path / "s.sqlite"),
+                        invoice_date=INVOICE_DATE, draft=False, return_state=True)
+    assert state.is_failed()
+    assert "No space left on device; nothing was billed" in state.message
+    out = capfd.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert os.listdir(outbox) == []
