@@ -218,8 +218,8 @@ def _crash(monkeypatch, point):
     elif point == "inside the move":  # linked to processed/, inbox name not yet removed
         link = os.link
 
-        def link_and_die(src, dst):
-            link(src, dst)
+        def link_and_die(src, dst, **kw):
+            link(src, dst, **kw)
             if Path(dst).parent.parent.name == "processed":  # not the outbox's link
                 die()
         monkeypatch.setattr(ib.os, "link", link_and_die)
