@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
+import dataclasses
 import functools
 import json
 
@@ -25,7 +26,7 @@ from prefect.states import Failed
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.problems import Reason
-from transforms.reconcile import column_label
+from transforms.reconcile import column_label, row_buckets
 
 from transforms.pipeline import bill_partition
 
@@ -294,6 +295,9 @@ class Advanced(BaseModel):
         job.DEFAULT_PARTITION_ROWS, gt=0,
         description="a company with more orders than this is billed in hash partitions of its "
                     "invoice-to parties (the workbook is the same)")
+    if_empty: Literal["deliver", "skip"] = Field(
+        "deliver", description="skip (the inbox): a run whose orders were all billed already "
+                               "delivers no workbook; its summary says so under 'nothing'")
 
 
 def _secret_url(name: str) -> str:
@@ -378,8 +382,9 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
         ex = extract(source, since, source_secret, recheck, statuses)
         valid, problems = validate_task(
             ex, job.price_format(ex, [m.config for m in group.members]))
-        runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
-            invoice_date, cutoff_date, language, c, draft=draft))
+        runs = [dataclasses.replace(r, if_empty=adv.if_empty) for r in job.company_runs(
+            ex, valid, problems, group, lambda c: job.default_params(
+                invoice_date, cutoff_date, language, c, draft=draft))]
         del ex, valid, problems  # the runs hold what billing needs; the text is let go
         prepared = final_run.prepare_group(
             runs, Path(outbox), store,
@@ -412,6 +417,15 @@ def group_summary(name: str, companies: list[dict]) -> dict:
 
 def summarise(result, store, params, company: str = "") -> dict:
     """The run's summary for the CLI and the UI (publishes the artifacts)."""
+    if result.nothing:
+        counts = row_buckets(result.billing.problems)["bucket"].value_counts()
+        return {"run": result.run_id, "nothing": result.nothing, "workbook": None,
+                "already_delivered": False, "problems": [],
+                "rows_read": int(counts.sum()), "rows_billed": 0,
+                "rows_rejected": int(counts.get("rejected", 0)),
+                "rows_not_billable": int(counts.get("not_billable", 0)),
+                "rows_already_billed": int(counts.get("already_billed", 0)),
+                "invoices": 0, "credit_notes": 0, "lines": 0}
     if result.already_delivered:
         with store.connect() as conn:
             rec = state_store.run_record(conn, result.run_id)

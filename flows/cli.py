@@ -11,6 +11,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -305,6 +306,18 @@ def _company_config(location: str, company: str | None):
     return group.member(company).config
 
 
+def terminate_cleanly() -> None:
+    """SIGTERM (``kill``, systemd, cron's timeout) ends a command the way Ctrl-C does: as an
+    exception, so that a run rolls back and removes what it staged in the outbox instead of
+    dying in the middle. A Prefect flow run installs the same for its duration."""
+    def _stop(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    import threading
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _stop)
+
+
 def _environment(quiet: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -347,10 +360,12 @@ def main(argv: list[str] | None = None) -> int:
     of its kind (flows.errors), a bug its traceback and :data:`flows.errors.INTERNAL`."""
     from . import errors
     args = parser().parse_args(argv)
+    terminate_cleanly()
     try:
         return _main(args)
     except KeyboardInterrupt:
-        print("billing-export: stopped", file=sys.stderr)
+        # what was staged is removed, what was committed is finished by the next run
+        print("billing-export: interrupted", file=sys.stderr)
         return errors.INTERRUPTED
     except Exception as err:  # noqa: BLE001 - classified; a bug keeps its traceback
         known = errors.classify(err)

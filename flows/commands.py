@@ -7,6 +7,7 @@ Final invoices are corrected with a credit note instead (``final_run.credit_on_d
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -57,7 +58,7 @@ def discard(store: StateStore, run_id: str) -> list[Path]:
 def redate(store: StateStore, run_id: str, invoice_date: dt.date,
            source: str | None = None) -> final_run.FinalResult:
     """Make the draft again for ``invoice_date`` from the same source and settings, then
-    discard the old one. A database source is given again with ``source`` (its password is
+    discard the old one; refused (the draft kept) when nothing is left to bill. A database source is given again with ``source`` (its password is
     not stored)."""
     rec = _draft(store, run_id)
     meta = json.loads(rec["parameters"])
@@ -72,14 +73,25 @@ def redate(store: StateStore, run_id: str, invoice_date: dt.date,
     params = job.default_params(invoice_date, new_cutoff, meta["language"], config, draft=True)
     if invoice_date == old_date:
         raise CommandError(f"draft {run_id} is already dated {invoice_date}")
-    if group is None:
-        result = final_run.run_final(location, config, params, Path(meta["outbox"]), store)
-    else:  # only this company's rows of the source, as the group run billed them
-        job.check_validation_enabled()
-        ex = job.extract(location)
-        valid, problems = job.validate(ex, job.price_format(ex, [m.config for m in group.members]))
-        run = next(r for r in job.company_runs(ex, valid, problems, group, lambda c: params)
-                   if r.config.settings.code == rec["financial_company"])
-        result = final_run.run_company(run, Path(meta["outbox"]), store)
+    try:
+        if group is None:
+            result = final_run.run_final(location, config, params, Path(meta["outbox"]), store,
+                                         if_empty="refuse")
+        else:  # only this company's rows of the source, as the group run billed them
+            job.check_validation_enabled()
+            ex = job.extract(location)
+            valid, problems = job.validate(
+                ex, job.price_format(ex, [m.config for m in group.members]))
+            run = next(r for r in job.company_runs(ex, valid, problems, group, lambda c: params)
+                       if r.config.settings.code == rec["financial_company"])
+            result = final_run.run_company(dataclasses.replace(run, if_empty="refuse"),
+                                           Path(meta["outbox"]), store)
+    except final_run.NothingToBill as err:
+        # its orders were billed finally since: an empty workbook would replace a draft that
+        # still shows what was proposed, so the draft stays as it is
+        raise final_run.NothingToBill(f"draft {rec['run_id']} was not re-dated to "
+                                      f"{invoice_date}: {err}; the draft is kept (discard it "
+                                      f"with 'billing-export discard --run {rec['run_id']}')"
+                                      ) from None
     discard(store, run_id)
     return result

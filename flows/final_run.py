@@ -10,11 +10,18 @@ A run that dies before the commit leaves no trace (numbers and orders are free a
 inputs give the same numbers and bytes). A run that dies after it is finished by the next run
 on the same store — before anything else is billed — from the staged file. Either way exactly
 one workbook is delivered, every order is billed once, and the series has no gap.
+
+Staged names carry their writer (``flows.outbox.staged_path``), so identical runs started
+together never write one file: the first delivers, the others find it delivered. A run that
+fails before its commit — an error, Ctrl-C, SIGTERM, a full disk — removes what it staged; what
+a killed run staged is swept by the next run (``sweep_outbox``). Whether an order is billed
+already is asked of the whole store, not of one company (``lifecycle.billed_by_others``).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -33,16 +40,19 @@ from transforms.numbering import apply_numbers, final_order
 from transforms.periods import fiscal, tax_period
 from transforms.parse import parse_booking_orders
 from transforms.pipeline import output_tables
+from transforms.reconcile import row_buckets
 
 from . import job, qrbills, state_store
 from .config import Config
 from .sources.base import Extract
 from .errors import CommandError  # noqa: F401 - defined with every error in flows.errors
-from .outbox import (Delivery, DeliveryError, deliver, manifest_name, sha256_file,
-                     write_manifest)
+from .outbox import (Delivery, DeliveryError, deliver, manifest_name, remove_staged,
+                     sha256_file, stale_staged, write_manifest)
+from .outbox import staged_path as outbox_staged_path
 from .state_store import StateStore
 
 Failpoint = Callable[[str], None]
+log = logging.getLogger(__name__)
 
 
 def _no_failpoint(_: str) -> None:
@@ -57,10 +67,34 @@ class FinalResult:
     billing: Billing | None
     already_delivered: bool
     recovered: list[str]
+    nothing: str | None = None  # a draft not delivered: every row read was billed already
 
 
 def staged_path(outbox: Path, name: str) -> Path:
-    return outbox / f".{name}.pending"
+    """Where a run stages ``name``: beside the outbox, unique per process (flows.outbox)."""
+    return outbox_staged_path(outbox.resolve(), name)
+
+
+def _log():
+    try:
+        from prefect import get_run_logger
+        return get_run_logger()
+    except Exception:  # noqa: BLE001 - outside a Prefect run
+        return log
+
+
+def sweep_outbox(conn, outbox: Path) -> list[Path]:
+    """Remove the staged files of the outbox that nobody will finish (flows.outbox
+    ``stale_staged``), each with a log line. Runs under the store's lock, so no run of this
+    store is between render and commit meanwhile; a pending final run's files are kept for
+    its recovery."""
+    removed = []
+    for path, why in stale_staged(outbox, state_store.owned_staged(conn)):
+        remove_staged(path)
+        _log().warning("removed %s from the outbox: staged by a run that did not finish "
+                       "(%s; no pending run owns it)", path.name, why)
+        removed.append(path)
+    return removed
 
 
 def recover_pending(conn, company: str, outbox: Path) -> list[str]:
@@ -137,6 +171,7 @@ class Prepared:
     already_delivered: bool
     recovered: list[str]
     company: str = ""  # the state store's lock key (financial company)
+    nothing: str | None = None  # why nothing was rendered (every row read was billed already)
 
 
 @dataclass
@@ -145,6 +180,7 @@ class _Started:
     previous: dict | None
     life: "lifecycle.Lifecycle"
     recovered: list[str]
+    billed_runs: pd.DataFrame  # booking_number, run_id of what is billed already (any company)
 
 
 #: bills many companies' orders at once: [(orders, problems, context)] -> [Billing]
@@ -154,7 +190,7 @@ BillMany = Callable[[list[tuple]], list[Billing]]
 def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: Config,
             params: RunParameters, outbox: Path, store: StateStore, rid: str,
             select: Callable | None = None, failpoint: Failpoint = _no_failpoint,
-            progress=None, bill_fn=None, render_fn=None) -> Prepared:
+            progress=None, bill_fn=None, render_fn=None, if_empty: str = "deliver") -> Prepared:
     """Bill ``orders`` against the state store under its lock and commit. A final run takes
     numbers and records what it billed; a draft shows the same (already billed, credit notes)
     with provisional numbers and records only that the draft exists. ``select(conn, orders,
@@ -165,7 +201,8 @@ def prepare(ex: Extract, orders: pd.DataFrame, problems: pd.DataFrame, config: C
     def bill_many(jobs):
         return [bill_fn(o, p, ctx, progress)[0] for o, p, ctx in jobs]
 
-    return prepare_group([job.CompanyRun(ex, orders, problems, config, params, rid, select)],
+    return prepare_group([job.CompanyRun(ex, orders, problems, config, params, rid, select,
+                                         if_empty=if_empty)],
                          outbox, store, failpoint, bill_many, render_fn)[0]
 
 
@@ -177,19 +214,31 @@ def prepare_group(runs: list[job.CompanyRun], outbox: Path, store: StateStore,
     spread their partitions over a cluster — and the run commits for all or for none."""
     bill_many = bill_many or (lambda jobs: [job.bill(o, p, c)[0] for o, p, c in jobs])
     render_fn = render_fn or job.render
-    outbox.mkdir(parents=True, exist_ok=True)
+    try:
+        outbox.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DeliveryError(f"{outbox}: cannot create the outbox folder: {err}") from None
     codes = [r.config.settings.code for r in runs]
-    with store.locked_many(codes) as conn:
-        started = [_start(conn, r, outbox) for r in runs]
-        todo = [s for s in started if isinstance(s, _Started)]
-        billings = bill_many([(s.life.to_bill, concat([s.run.problems, s.life.problems]),
-                               job.context(s.run.config, s.run.params, s.run.rid))
-                              for s in todo])
-        done = iter(billings)
-        out = [s if isinstance(s, Prepared) else _finish(conn, s, next(done), outbox,
-                                                          render_fn, failpoint)
-               for s in started]
-        failpoint("before_commit")
+    staged: list[Path] = []  # what this call stages; removed unless the commit succeeds
+    try:
+        with store.locked_many(codes) as conn:
+            sweep_outbox(conn, outbox)
+            started = [_start(conn, r, outbox) for r in runs]
+            todo = [s for s in started if isinstance(s, _Started)]
+            billings = bill_many([(s.life.to_bill, concat([s.run.problems, s.life.problems]),
+                                   job.context(s.run.config, s.run.params, s.run.rid))
+                                  for s in todo])
+            done = iter(billings)
+            out = [s if isinstance(s, Prepared) else _finish(conn, s, next(done), outbox,
+                                                              render_fn, failpoint, staged)
+                   for s in started]
+            failpoint("before_commit")
+    except BaseException:
+        # an error, Ctrl-C or SIGTERM (flows.cli.terminate_cleanly) before the commit: nothing
+        # was recorded, so nothing this run staged may stay in the outbox
+        for path in staged:
+            remove_staged(path)
+        raise
     failpoint("after_commit")
     return out
 
@@ -204,17 +253,50 @@ def _start(conn, r: job.CompanyRun, outbox: Path):
         raise CommandError(f"draft {r.rid} was discarded; change the invoice date or the "
                            "source to bill these orders again")
     billed = state_store.active_billed(conn, s.code)
+    elsewhere = state_store.billed_elsewhere(conn, s.code)
+    orders, elsewhere_problems = lifecycle.billed_by_others(r.orders, elsewhere)
     life = (r.select or (lambda c, o, b: lifecycle.split(o, b, s.written_off)))(
-        conn, r.orders, billed)
-    return _Started(r, previous, life, recovered)
+        conn, orders, billed)
+    life = replace(life, problems=concat([elsewhere_problems, life.problems]))
+    billed_runs = pd.concat([billed[["booking_number", "run_id"]],
+                             elsewhere[["booking_number", "run_id"]]], ignore_index=True)
+    return _Started(r, previous, life, recovered, billed_runs)
+
+
+def _nothing_to_bill(st: _Started, billing: Billing) -> str | None:
+    """Why this draft has nothing to deliver, if its ``if_empty`` says not to deliver an
+    empty workbook: no invoice and no credit note (``refuse``); for ``skip`` also no rejected
+    row (a person must see those) and at least one order billed already."""
+    r = st.run
+    if r.if_empty == "deliver" or not r.params.draft or len(billing.invoices):
+        return None
+    counts = row_buckets(billing.problems)["bucket"].value_counts()
+    already, rejected = int(counts.get("already_billed", 0)), int(counts.get("rejected", 0))
+    if r.if_empty == "skip" and (rejected or not already):
+        return None
+    mine = st.billed_runs[st.billed_runs["booking_number"].isin(
+        billing.problems["booking_number"].dropna())]
+    runs = ", ".join(sorted(set(mine["run_id"]))) or "-"
+    if already == r.ex.rows:
+        return (f"nothing left to bill: all its {already} orders were billed already "
+                f"(final runs {runs})")
+    rest = "".join(f", {int(counts.get(b, 0))} {b.replace('_', ' ')}"
+                   for b in ("not_billable", "rejected") if counts.get(b, 0))
+    return (f"nothing left to bill: of its {r.ex.rows} orders {already} were billed already "
+            f"(final runs {runs}){rest}")
 
 
 def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
-            failpoint: Failpoint) -> Prepared:
+            failpoint: Failpoint, staged: list[Path]) -> Prepared:
     r, s = st.run, st.run.config.settings
     final = not r.params.draft
     originals = state_store.invoice_data(conn, s.code, list(st.life.credit_invoices))
     billing = append_credit_notes(billing, originals, r.params, r.config, r.rid)
+    nothing = _nothing_to_bill(st, billing)
+    if nothing and r.if_empty == "refuse":
+        raise NothingToBill(nothing)
+    if nothing:
+        return Prepared(r.rid, None, billing, None, False, st.recovered, s.code, nothing)
     if final:
         order = final_order(billing.invoices)
         numbers = state_store.next_numbers(conn, s.code, s.invoice_number_prefix,
@@ -222,8 +304,13 @@ def _finish(conn, st: _Started, billing: Billing, outbox: Path, render_fn,
         billing = apply_numbers(billing, dict(zip(order, numbers)), status="printed",
                                 company=s.code, qr=s.qr_iban is not None)
     name = job.file_name(r.config, r.params, r.rid)
-    rendered = render_fn(billing, r.ex, r.config, r.params, r.rid, outbox,
-                         staged=staged_path(outbox, name))
+    path = staged_path(outbox, name)
+    staged += [path, job.qr_staged_path(path, name)]
+    try:
+        rendered = render_fn(billing, r.ex, r.config, r.params, r.rid, outbox, staged=path)
+    except OSError as err:  # job.render says it itself; another render_fn may not
+        raise DeliveryError(f"{outbox}: the workbook {name} cannot be written beside the "
+                            f"outbox: {err.strerror or err}; nothing was billed") from None
     failpoint("after_render")
     digest = sha256_file(rendered.path)
     meta = {"source": r.ex.name, "outbox": str(outbox.resolve()), "manifest": rendered.manifest,
@@ -254,16 +341,36 @@ def complete(prepared: Prepared, outbox: Path, store: StateStore,
     run does. If it got there first, the delivery is already complete."""
     if prepared.already_delivered:
         return FinalResult(prepared.run_id, None, None, None, True, prepared.recovered)
+    if prepared.nothing:
+        return FinalResult(prepared.run_id, None, None, prepared.billing, False,
+                           prepared.recovered, prepared.nothing)
     rendered = prepared.rendered
+    own = [rendered.path] + ([rendered.qr_staged] if rendered.qr_staged else [])
     with store.locked(prepared.company) as conn:
         record = state_store.run_record(conn, prepared.run_id)
-        if record and record["mode"] == "final" and record["status"] == "delivered":
+        if record and record["status"] == "delivered" and record["mode"] == "final":
+            # a run started meanwhile finished this one from its staged file
             delivery = Delivery(outbox / rendered.name, outbox / manifest_name(rendered.name),
                                 prepared.digest, True)
-        else:
+            return FinalResult(prepared.run_id, delivery, rendered, prepared.billing, False,
+                               prepared.recovered)
+        there = outbox / rendered.name
+        if (record and record["status"] == "delivered" and record["sha256"] == prepared.digest
+                and there.exists() and sha256_file(there) == prepared.digest):
+            # an identical draft started together delivered first, into this outbox: this
+            # run's own staged copy is not needed
+            for path in own:
+                remove_staged(path)
+            return FinalResult(prepared.run_id, None, None, None, True, prepared.recovered)
+        try:
             delivery = job.deliver_rendered(rendered, outbox)
-            failpoint("after_deliver")
-            state_store.mark_delivered(conn, prepared.run_id, rendered.name, prepared.digest)
+        except BaseException:
+            if record and record["mode"] == "draft":  # nobody finishes a draft: rerun it
+                for path in own:
+                    remove_staged(path)
+            raise
+        failpoint("after_deliver")
+        state_store.mark_delivered(conn, prepared.run_id, rendered.name, prepared.digest)
     return FinalResult(prepared.run_id, delivery, rendered, prepared.billing, False,
                        prepared.recovered)
 
@@ -274,22 +381,24 @@ def run_company(run: job.CompanyRun, outbox: Path, store: StateStore) -> FinalRe
 
 
 def run_with_state(ex, orders, problems, config, params, outbox, store, rid, select=None,
-                   failpoint: Failpoint = _no_failpoint, progress=None) -> FinalResult:
+                   failpoint: Failpoint = _no_failpoint, progress=None,
+                   if_empty: str = "deliver") -> FinalResult:
     prepared = prepare(ex, orders, problems, config, params, outbox, store, rid, select,
-                       failpoint, progress)
+                       failpoint, progress, if_empty=if_empty)
     return complete(prepared, outbox, store, failpoint)
 
 
 def run_final(source: str, config: Config, params: RunParameters, outbox: Path,
               store: StateStore, failpoint: Failpoint = _no_failpoint,
-              progress=None) -> FinalResult:
-    """Bill one source against the state store (draft or final, as ``params.draft`` says)."""
+              progress=None, if_empty: str = "deliver") -> FinalResult:
+    """Bill one source against the state store (draft or final, as ``params.draft`` says);
+    ``if_empty``: what becomes of a draft with nothing to bill (``job.CompanyRun``)."""
     job.check_validation_enabled()
     ex = job.extract(source)
     valid, problems = job.validate(ex, job.price_format(ex, [config]))
     rid = job.run_id(ex, config, params)
     return run_with_state(ex, valid, problems, config, params, outbox, store, rid,
-                          failpoint=failpoint, progress=progress)
+                          failpoint=failpoint, progress=progress, if_empty=if_empty)
 
 
 def credit_on_demand(number: str, reinvoice: bool, config: Config, params: RunParameters,
@@ -352,3 +461,7 @@ def _canonical_empty() -> pd.DataFrame:
     """An empty frame of canonical booking orders, typed as the parser types them."""
     return parse_booking_orders(pd.DataFrame({"source": pd.Series(dtype="str"),
                                               "source_row": pd.Series(dtype="int64")}))[0]
+
+
+class NothingToBill(CommandError):
+    """A draft that must not be delivered empty (re-dating) has nothing left to bill."""

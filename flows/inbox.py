@@ -1,13 +1,19 @@
 """The inbox: each export dropped into a folder is billed once, then filed (DESIGN.md §7).
 
-A file is taken only when its size and modification time are unchanged since the previous poll
-and it was last modified at least the settle time ago, so a half-copied file is never read.
+A file is taken once it was last modified at least the settle time ago and, if an earlier poll
+saw it, its size and modification time are unchanged since, so a half-copied file is never read
+and a cron job (``watch --once``) takes an old file on its first call. Only regular files are
+read: a symlink, FIFO, socket or device in the inbox is never opened or followed; it is moved
+(a link as a link) to ``failed/`` with the reason.
 Its sha256 is looked up in the ledger ``.billing-export/ledger.json`` in the inbox: a file
 billed before is moved to ``processed/<date>/`` with a ``.duplicate.txt`` beside it and not
 billed again. A new file is billed and delivered, recorded in the ledger, then moved to
 ``processed/<date>/``. A file that fails as a whole goes to ``failed/`` with a
-``.error.txt`` a person can read. Hidden and temporary files are left alone. Nothing in
-``processed/`` or ``failed/`` is ever overwritten: a second ``x.csv`` becomes ``x-1.csv``.
+``.error.txt`` a person can read. A file whose orders were all billed already (by final
+runs of the state store) delivers no workbook: it goes to ``processed/<date>/`` with a
+``.note.txt`` saying so. Hidden and temporary files are left alone. Nothing in
+``processed/`` or ``failed/`` is ever overwritten: a second ``x.csv`` becomes ``x-1.csv``;
+a name that would exceed the file system's limit (255 bytes) is shortened with a hash.
 
 Every step is ordered so that a poll that dies anywhere converges on the next one: the ledger
 first notes the file as *pending* with its invoice date, so a rerun bills the same bytes on the
@@ -23,9 +29,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
+import stat
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -34,7 +42,7 @@ from typing import Callable
 
 from .cli import _date  # the CLI's date argument, one parser for every command
 from .errors import BillingError, InputError
-from .outbox import fsync_dir, sha256_file
+from .outbox import fsync_dir
 
 try:
     import fcntl
@@ -58,6 +66,10 @@ class InboxError(InputError):
 
 class FileFailed(Exception):
     """The file cannot be billed as a whole; the message says where and why."""
+
+
+class AllBilled(Exception):
+    """Every order of the file was billed already; no workbook was delivered."""
 
 
 Bill = Callable[[Path, dt.date], str]  # (file, invoice date) -> delivered workbook path
@@ -89,21 +101,66 @@ def ignored(name: str) -> bool:
 
 
 def scan(inbox: Path, seen: dict, now: float, settle: float = SETTLE_SECONDS) -> list[Path]:
-    """Files ready to take, oldest first: same size and mtime as at the previous poll (``seen``,
-    name -> [size, mtime_ns], updated here) and last modified ``settle`` seconds before ``now``."""
+    """Entries ready to take, oldest first: last modified ``settle`` seconds before ``now``
+    and, if the previous poll saw them (``seen``, name -> [size, mtime_ns], updated here), the
+    same size and mtime as then. Nothing is followed: a symlink, FIFO or device is listed by
+    its own (lstat) times, for ``take`` to file it without reading it."""
     current, ready = {}, []
     with os.scandir(inbox) as entries:
         for entry in entries:
-            if ignored(entry.name) or not entry.is_file():
+            if ignored(entry.name) or entry.is_dir(follow_symlinks=False):
                 continue
-            st = entry.stat()
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
             signature = [st.st_size, st.st_mtime_ns]
             current[entry.name] = signature
-            if list(seen.get(entry.name) or ()) == signature and now - st.st_mtime >= settle:
+            before = seen.get(entry.name)
+            if (before is None or list(before) == signature) and now - st.st_mtime >= settle:
                 ready.append((st.st_mtime_ns, entry.name))
     seen.clear()
     seen.update(current)
     return [inbox / name for _, name in sorted(ready)]
+
+
+def _kind(mode: int) -> str | None:
+    """What a non-regular entry is, in words; None for a regular file."""
+    for test, words in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                        (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                        (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return words
+    return None if stat.S_ISREG(mode) else "not a regular file"
+
+
+def sha256_regular(path: Path) -> str:
+    """The sha256 of ``path`` read without following a link or blocking on a FIFO swapped in
+    since the scan; OSError if it is not a regular file now."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path.name}: not a regular file")
+        h = hashlib.sha256()
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+        return h.hexdigest()
+
+
+#: longest file name most file systems take (ext4, XFS, NTFS, SMB shares), in bytes
+NAME_MAX = 255
+
+
+def fit_name(name: str, keep: str = "", limit: int = NAME_MAX) -> str:
+    """``name`` if it fits ``limit`` bytes; else its beginning, a hash of the whole name and
+    its ending ``keep`` (the suffix that says what the file is), within the limit."""
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+    body = name[:len(name) - len(keep)] if keep and name.endswith(keep) else name
+    room = limit - len(f"~{digest}{keep}".encode("utf-8"))
+    head = body.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    return f"{head}~{digest}{keep}"
 
 
 # -- files on disk: atomic, fsynced, never overwriting ------------------------------------------
@@ -111,7 +168,7 @@ def scan(inbox: Path, seen: dict, now: float, settle: float = SETTLE_SECONDS) ->
 def write_atomic(path: Path, data: bytes) -> None:
     """Write beside, fsync, rename over ``path``, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    tmp = path.with_name(fit_name(f".{path.name}.{os.getpid()}.part", f".{os.getpid()}.part"))
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -125,32 +182,34 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 def _candidates(name: str):
     stem, suffix = Path(name).stem, Path(name).suffix
-    yield name
+    yield fit_name(name, suffix)
     n = 1
     while True:
-        yield f"{stem}-{n}{suffix}"
+        yield fit_name(f"{stem}-{n}{suffix}", f"-{n}{suffix}")
         n += 1
 
 
 def move(src: Path, folder: Path, note: tuple[str, str] | None = None) -> Path:
     """Move ``src`` into ``folder`` under its name or the first free ``name-N``; never
     overwrite. ``note`` (suffix, text) is written beside the target first. A target that is
-    already this very file (a move cut short after the link) only loses the inbox name."""
+    already this very file (a move cut short after the link) only loses the inbox name. A
+    symlink, FIFO or device is renamed as it is, never opened or followed."""
     folder.mkdir(parents=True, exist_ok=True)
+    regular = stat.S_ISREG(os.lstat(src).st_mode)
     for name in _candidates(src.name):
         dst = folder / name
-        if dst.exists():
-            if os.path.samefile(src, dst):
+        if os.path.lexists(dst):
+            if regular and dst.is_file() and os.path.samefile(src, dst):
                 break
             continue
         if note:
-            write_atomic(folder / (name + note[0]), note[1].encode("utf-8"))
+            write_atomic(folder / fit_name(name + note[0], note[0]), note[1].encode("utf-8"))
         try:
-            os.link(src, dst)
+            os.link(src, dst, follow_symlinks=False)  # a link is linked, not its target
         except FileExistsError:
             continue
         except OSError:  # no hard links on this file system: check, then rename
-            if dst.exists():
+            if os.path.lexists(dst):
                 continue
             os.rename(src, dst)
         break
@@ -239,8 +298,16 @@ def duplicate_report(name: str, digest: str, entry: dict, now: float) -> str:
     return (f"billing-export did not bill this file: the same content was billed before.\n\n"
             f"File:      {name}\nTime:      {_stamp(now)}\nsha256:    {digest}\n"
             f"Billed as: {entry.get('file')} on {entry.get('billed')}\n"
-            f"Workbook:  {entry.get('workbook')}\nFiled at:  {first}\n\n"
+            f"Workbook:  {entry.get('workbook') or 'none (its orders were billed already)'}\n"
+            f"Filed at:  {first}\n\n"
             f"Nothing was billed from this file. To bill the orders again, export them anew.\n")
+
+
+def all_billed_report(name: str, message: str, now: float) -> str:
+    return (f"billing-export delivered no workbook for this file: its orders were billed "
+            f"already.\n\nFile:     {name}\nTime:     {_stamp(now)}\nNote:     "
+            f"{_indent(message)}\n\nNothing was billed from this file; nothing needs to be done.\n"
+            f"Aus dieser Datei wurde nichts verrechnet: alle Buchungen sind bereits verrechnet.\n")
 
 
 def _fail(inbox: Path, path: Path, message: str, now: float) -> Taken:
@@ -252,12 +319,21 @@ def take(inbox: Path, path: Path, ledger: Ledger, bill: Bill, invoice_date: dt.d
          now: float) -> Taken:
     """Bill one stable file once and file it; see the module docstring for the order."""
     name, stamp = path.name, _stamp(now)
-    if path.stat().st_size == 0:
+    st = os.lstat(path)
+    kind = _kind(st.st_mode)
+    if kind:
+        return _fail(inbox, path, f"{name}: {kind}, not a file; it was not read. Only files "
+                     "copied into the inbox are billed (a link is filed as a link)", now)
+    if st.st_size == 0:
         return _fail(inbox, path, f"{name}: the file is empty (0 bytes)", now)
     if not name.lower().endswith(EXPORTS):
         return _fail(inbox, path, f"{name}: not a booking-order export; expected an OpenOlat "
                      "export saved as .csv or .xlsx", now)
-    digest = sha256_file(path)
+    try:
+        digest = sha256_regular(path)
+    except OSError as err:  # replaced by a link or a FIFO since the scan
+        return _fail(inbox, path, f"{name}: cannot be read as a file ({err.strerror or err}); "
+                     "it was not billed", now)
     entry = ledger.get(digest)
     if entry and entry.get("status") == "billed":
         return _known(inbox, path, digest, entry, ledger, now)
@@ -265,12 +341,17 @@ def take(inbox: Path, path: Path, ledger: Ledger, bill: Bill, invoice_date: dt.d
     date = entry["invoice_date"] if entry else (invoice_date or dt.date.fromtimestamp(now))
     date = dt.date.fromisoformat(str(date))
     ledger.begin(digest, name, date.isoformat(), stamp)
+    folder = f"{PROCESSED}/{dt.date.fromtimestamp(now).isoformat()}"
     try:
         workbook = Path(bill(path, date)).name
     except FileFailed as err:
         ledger.drop(digest)
         return _fail(inbox, path, str(err), now)
-    folder = f"{PROCESSED}/{dt.date.fromtimestamp(now).isoformat()}"
+    except AllBilled as err:
+        ledger.billed(digest, None, folder, stamp)
+        dst = move(path, inbox / folder, (".note.txt", all_billed_report(name, str(err), now)))
+        ledger.moved(digest, _rel(inbox, dst))
+        return Taken(name, "processed", _rel(inbox, dst), None, str(err))
     ledger.billed(digest, workbook, folder, stamp)
     dst = move(path, inbox / folder)
     ledger.moved(digest, _rel(inbox, dst))
@@ -383,11 +464,12 @@ def observe(inbox: Path, now: float | None = None,
 
 # -- billing without Prefect ---------------------------------------------------------------------
 
-def local_biller(config, outbox: Path, language: str | None = None) -> Bill:
-    """Bill with ``flows.job.run_local`` (tests, no Prefect); ``config`` is a folder or a
-    loaded ``Config``. A bad configuration fails the poll, not the files: they wait in the
-    inbox until it is fixed."""
-    from . import job
+def local_biller(config, outbox: Path, language: str | None = None, store=None) -> Bill:
+    """Bill without Prefect (tests); ``config`` is a folder or a loaded ``Config``. With a
+    state ``store`` as the flow bills (``final_run``, orders billed already are not billed
+    again), else with ``flows.job.run_local``. A bad configuration fails the poll, not the
+    files: they wait in the inbox until it is fixed."""
+    from . import final_run, job
     from .config import Config, load_config
     try:
         job.check_validation_enabled()
@@ -398,9 +480,14 @@ def local_biller(config, outbox: Path, language: str | None = None) -> Bill:
     def bill(path: Path, invoice_date: dt.date) -> str:
         params = job.default_params(invoice_date, None, language, cfg)
         try:
-            return str(job.run_local(str(path), cfg, params, outbox).delivery.workbook)
+            if store is None:
+                return str(job.run_local(str(path), cfg, params, outbox).delivery.workbook)
+            result = final_run.run_final(str(path), cfg, params, outbox, store, if_empty="skip")
         except BillingError as err:
             raise FileFailed(str(err)) from None
+        if result.nothing:
+            raise AllBilled(f"{path.name}: {result.nothing}")
+        return str(outbox / job.file_name(cfg, params, result.run_id))
 
     return bill
 
@@ -422,10 +509,12 @@ def add_watch_command(subparsers) -> argparse.ArgumentParser:
     w = subparsers.add_parser(
         "watch", help="bill every OpenOlat export dropped into an inbox folder",
         description="Poll an inbox folder. A CSV or OpenOlat .xlsx export dropped into it is "
-                    "taken once its size and time are stable, billed once per content (the same "
+                    "taken once it is older than the settle time and unchanged since the "
+                    "previous poll, billed once per content (the same "
                     "file dropped twice is not billed twice), delivered into the outbox and "
                     "moved to processed/<date>/; a file that cannot be billed goes to failed/ "
-                    "with a .error.txt beside it. Hidden and temporary files (.x, ~$x, x.part) "
+                    "with a .error.txt beside it; symlinks, FIFOs and devices are never read "
+                    "(filed to failed/). Hidden and temporary files (.x, ~$x, x.part) "
                     "are ignored. Prints one line per file taken; stop with Ctrl-C.")
     w.add_argument("--inbox", required=True, metavar="DIR",
                    help="folder to watch; must exist. processed/, failed/ and .billing-export/ "
@@ -447,8 +536,9 @@ def add_watch_command(subparsers) -> argparse.ArgumentParser:
     w.add_argument("--interval", type=_seconds, default=10.0, metavar="SECONDS",
                    help="seconds between polls (default: 10)")
     w.add_argument("--settle", type=_seconds, default=SETTLE_SECONDS, metavar="SECONDS",
-                   help="a file is taken only when it was last changed at least this long ago and "
-                        f"is unchanged since the previous poll (default: {SETTLE_SECONDS:g})")
+                   help="a file is taken only when it was last changed at least this long ago "
+                        "and, if the previous poll saw it, is unchanged since (so --once from "
+                        f"cron takes an older file at once) (default: {SETTLE_SECONDS:g})")
     w.add_argument("--once", action="store_true",
                    help="poll once and exit (when the poll could not run, the exit code of its "
                         "error's kind below; 2 if a file stayed in the inbox after an "

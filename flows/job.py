@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import hashlib
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
+from xlsxwriter.exceptions import FileCreateError
 
 from schemas.problems import concat
 from schemas.settings import RunParameters
@@ -32,7 +35,7 @@ from transforms.validate import validate_booking_orders
 
 from . import qrbills
 from .config import Config, ConfigError, Group
-from .outbox import Delivery, deliver
+from .outbox import Delivery, DeliveryError, deliver
 from .sources import csv_file
 from .sources.base import Extract, SourceError
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
@@ -145,6 +148,9 @@ class CompanyRun:
     rid: str
     select: Callable | None = None  # replaces the lifecycle split (credit on demand)
     group: str | None = None  # the group.toml this company was billed from, if any
+    #: a draft with no invoice and no credit note: "deliver" it (an empty workbook), "refuse"
+    #: (NothingToBill: re-dating), or "skip" it when every row read was billed already (inbox)
+    if_empty: str = "deliver"
 
 
 def company_runs(ex: Extract, valid: pd.DataFrame, problems: pd.DataFrame, group: Group,
@@ -282,21 +288,46 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
         tables["reconciliation"] = reconciliation(
             billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
             parameters_table(params, config, rid), lang)
-    report = write_workbook(path, tables, workbook_sheets(tables), lang, params.invoice_date,
-                            f"{config.settings.name} {params.invoice_date}", max_rows, max_text,
-                            run_id=rid)
-    man = manifest(billing, tables, name, rid, params, ex.rows)
-    man["sheets"] = report.sheets
-    man["source_sha256"] = ex.checksum  # what an approval checks the source against
-    man["warnings"] = warnings(billing, lang, report.cut_cells)
-    qr_staged = None
-    if config.settings.qr_bill:
-        qr_staged = path.with_name(f".{qrbills.folder_name(name)}{path.suffix}")
-        if qr_staged.exists():
-            shutil.rmtree(qr_staged)
-        man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
-            qr_staged, invoices, config.settings, lang)}
+    failed, hook = None, sys.unraisablehook
+    try:
+        report = write_workbook(path, tables, workbook_sheets(tables), lang,
+                                params.invoice_date,
+                                f"{config.settings.name} {params.invoice_date}", max_rows,
+                                max_text, run_id=rid)
+        man = manifest(billing, tables, name, rid, params, ex.rows)
+        man["sheets"] = report.sheets
+        man["source_sha256"] = ex.checksum  # what an approval checks the source against
+        man["warnings"] = warnings(billing, lang, report.cut_cells)
+        qr_staged = None
+        if config.settings.qr_bill:
+            qr_staged = qr_staged_path(path, name)
+            if qr_staged.exists():
+                shutil.rmtree(qr_staged)
+            man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
+                qr_staged, invoices, config.settings, lang)}
+    except (OSError, FileCreateError) as err:  # a full disk, a read-only share: not a crash
+        cause = err.args[0] if isinstance(err, FileCreateError) and err.args else err
+        failed = getattr(cause, "strerror", None) or str(cause)
+        del cause  # its traceback holds XlsxWriter's frames
+        # XlsxWriter leaves its zip file open when it fails; it is closed (and fails again,
+        # to no purpose) when collected below: that second failure is not reported
+        sys.unraisablehook = lambda _: None
+    if failed:
+        try:
+            gc.collect()
+        finally:
+            sys.unraisablehook = hook
+        raise DeliveryError(f"{staging}: the workbook {name} cannot be written beside the "
+                            f"outbox: {failed}; nothing was billed")
     return Rendered(path, name, man, tables, report.cut_cells, qr_staged)
+
+
+def qr_staged_path(path: Path, name: str) -> Path:
+    """The staged QR-bill folder beside the staged workbook ``path`` of ``name``: the same
+    writer's tag, so two runs of the same inputs never share it."""
+    prefix = f".{name}"
+    tail = path.name[len(prefix):] if path.name.startswith(prefix) else path.suffix
+    return path.with_name(f".{qrbills.folder_name(name)}{tail}")
 
 
 def _count_cut(tables, max_text) -> int:

@@ -2,7 +2,8 @@
 
 Each stable file is billed by the ``billing_run`` flow as a subflow, so the UI shows every
 file's run under the poll; the rules (stable files, once per content hash, ``processed/`` and
-``failed/``) are in :mod:`flows.inbox`. A file whose run fails with a user error (its message,
+``failed/``) are in :mod:`flows.inbox`. A file whose orders were all billed already delivers
+no workbook (``if_empty="skip"``): it is filed with a note. A file whose run fails with a user error (its message,
 no traceback) goes to ``failed/``; a run that crashes leaves the file in the inbox for the
 next poll. A poll that took files publishes a markdown artifact listing them.
 """
@@ -19,7 +20,7 @@ from prefect.states import Failed
 from . import errors, job
 from .billing_run import DEFAULT_CONFIG, DEFAULT_OUTBOX, billing_run
 from .config import load_group
-from .inbox import SETTLE_SECONDS, Bill, FileFailed, InboxError, Taken, poll
+from .inbox import SETTLE_SECONDS, AllBilled, Bill, FileFailed, InboxError, Taken, poll
 
 
 #: errors that fail the file (it moves to failed/ with the message)
@@ -40,11 +41,17 @@ def subflow_biller(config: str, outbox: str, language: str | None = None,
     def bill(path: Path, invoice_date: dt.date) -> str:
         run = billing_run(source=str(path), config=config, outbox=outbox,
                           invoice_date=invoice_date, language=language, state=state,
-                          return_state=True)
+                          advanced={"if_empty": "skip"}, return_state=True)
         if run.is_completed():
             result = run.result()
             if "workbooks" in result:  # a group: one workbook per company
-                return ", ".join(Path(w).name for w in result["workbooks"])
+                books = [Path(w).name for w in result["workbooks"] if w]
+                if not books:
+                    raise AllBilled(f"{path.name}: " + "; ".join(
+                        c["nothing"] for c in result["companies"] if c.get("nothing")))
+                return ", ".join(books)
+            if result.get("nothing"):
+                raise AllBilled(f"{path.name}: {result['nothing']}")
             return result["workbook"]
         crash = run.result(raise_on_failure=False)
         # the file is at fault: failed/; the machine or a server (disk full, database down) or

@@ -4,7 +4,10 @@ SQLite file by default, PostgreSQL by URL, through SQLAlchemy Core. The schema m
 at open from the ordered SQL files in ``flows/state_sql/`` (a ``schema_version`` table records
 what ran). A final run holds one exclusive lock for the whole of its billing (SQLite ``BEGIN
 IMMEDIATE``, PostgreSQL advisory lock), so two runs started together cannot take the same
-number or bill the same order: the second waits, then sees what the first recorded.
+number or bill the same order: the second waits, then sees what the first recorded. The lock
+is one for the whole store, whatever the companies: a booking number is one booking of the
+source for every company and configuration using the store, and a run of company 200 must see
+what a run of company 100 is billing.
 """
 
 from __future__ import annotations
@@ -68,14 +71,15 @@ class StateStore:
 
     @contextmanager
     def locked_many(self, companies: list[str]):
-        """One transaction holding the billing locks of several companies, taken in code
-        order so that two group runs cannot deadlock (SQLite has one lock for all)."""
+        """One transaction holding the store's billing lock for the runs of ``companies``.
+        One lock for all companies (SQLite has nothing else either): whether an order is
+        billed already is a question for the whole store (see ``billed_elsewhere``)."""
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
-                    for company in sorted(set(companies)):
-                        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
-                                     {"k": _lock_key(company)})
+                    key = "migrate" if list(companies) == ["migrate"] else "billing"
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                                 {"k": _lock_key(key)})
                 yield conn
         except OperationalError as err:
             raise StateError(f"state store {_safe(self.url)}: {err.orig}") from None
@@ -153,15 +157,42 @@ def pending_runs(conn: Connection, company: str) -> list[dict]:
     return [dict(r) for r in rows.mappings()]
 
 
-def active_billed(conn: Connection, company: str) -> pd.DataFrame:
-    rows = conn.execute(text(
-        "SELECT booking_number, invoice_number, content_hash, charge_type, amount, currency, "
-        "booking_row FROM billed_orders WHERE financial_company = :c AND active = 1"),
-        {"c": company}).mappings().all()
-    cols = ["booking_number", "invoice_number", "content_hash", "charge_type", "amount",
-            "currency", "booking_row"]
-    return pd.DataFrame([dict(r) for r in rows], columns=cols).astype(
+_BILLED_COLUMNS = ["booking_number", "invoice_number", "content_hash", "charge_type", "amount",
+                   "currency", "booking_row", "run_id"]
+
+
+def _billed(conn: Connection, where: str, company: str, columns: list[str]) -> pd.DataFrame:
+    rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM billed_orders WHERE {where} "
+                             "AND active = 1"), {"c": company}).mappings().all()
+    return pd.DataFrame([dict(r) for r in rows], columns=columns).astype(
         {"booking_number": "str", "invoice_number": "str", "content_hash": "str"})
+
+
+def active_billed(conn: Connection, company: str) -> pd.DataFrame:
+    return _billed(conn, "financial_company = :c", company, _BILLED_COLUMNS)
+
+
+def billed_elsewhere(conn: Connection, company: str) -> pd.DataFrame:
+    """Orders billed (active) by the store's other companies: one booking number is one
+    booking of the source, whichever company's configuration billed it (the one-company
+    configuration first, a group configuration later, on the same store)."""
+    return _billed(conn, "financial_company <> :c", company,
+                   ["financial_company", "booking_number", "invoice_number", "content_hash",
+                    "run_id"])
+
+
+def owned_staged(conn: Connection) -> set[str]:
+    """The staged files and QR-bill folders of committed final runs not yet delivered: the
+    next run delivers from them, so they are never swept."""
+    owned = set()
+    for row in conn.execute(text("SELECT staged_path, parameters FROM runs WHERE mode = 'final' "
+                                 "AND status = 'pending'")):
+        if row[0]:
+            owned.add(row[0])
+        qr = json.loads(row[1]).get("qr_staged")
+        if qr:
+            owned.add(qr)
+    return owned
 
 
 def invoice_data(conn: Connection, company: str, numbers: list[str]) -> dict[str, dict]:

@@ -76,6 +76,17 @@ class Reason(Enum):
                        "cancelled without cancellation fee")
     ZERO_AMOUNT = (NOT_BILLABLE, "Betrag ist null oder leer", "amount is zero or empty")
     AFTER_CUTOFF = (NOT_BILLABLE, "Auftrag nach dem Stichtag", "ordered after the cutoff date")
+    # One booking number is one booking of the source, whichever company of the state store
+    # billed it (flows/state_store.billed_elsewhere); detail: "<company>, <invoice>". Above
+    # ALREADY_BILLED: below it, that name is the member, not the bucket.
+    ALREADY_BILLED_ELSEWHERE = (ALREADY_BILLED, "bereits von einer anderen Firma verrechnet "
+                                "(Firma, Rechnung: {detail})", "already billed by another "
+                                "company (company, invoice: {detail})")
+    BILLED_ELSEWHERE_CHANGED = (ALREADY_BILLED, "von einer anderen Firma verrechnet und seither "
+                                "geändert (Firma, Rechnung: {detail}); dort gutschreiben, dann "
+                                "wird sie hier verrechnet", "billed by another company and "
+                                "changed since (company, invoice: {detail}); credit it there, "
+                                "then it is billed here")
     ALREADY_BILLED = (ALREADY_BILLED, "bereits verrechnet (Rechnung {detail})",
                       "already billed (invoice {detail})")
 

@@ -281,3 +281,257 @@ def test_credit_command_rerun_after_crash_delivers_once(tmp_path):
     assert [r["status"] for r in credit_runs] == ["delivered"]
     assert (outbox / credit_runs[0]["workbook"]).exists()
     assert not list(outbox.glob(".*.pending"))
+
+
+# -- nothing staged is left behind --------------------------------------------------------------
+
+def staged_entries(outbox: Path) -> list[str]:
+    return sorted(n for n in os.listdir(outbox) if n.endswith((".pending", ".part")))
+
+
+def run_ids(store) -> list[str]:
+    with store.connect() as conn:
+        return [r["run_id"] for r in state_store.runs(conn)]
+
+
+def test_a_run_killed_before_its_commit_is_swept_by_the_next_run_of_other_inputs(
+        store_url, tmp_path, sample_config, crash_context):
+    """Killed between render and commit: its staged workbook and QR-bill folder stay, owned by
+    no run. The next run — of other inputs, so it does not write the same names — removes
+    them (their writer is gone) with a log line, and delivers only its own."""
+    first = str(cut_source(tmp_path / "first.csv", 1, 40))
+    outbox = tmp_path / "outbox"
+    child = crash_context.Process(target=_crash_child, args=(store_url, first, sample_config,
+                                                             str(outbox), "after_render"))
+    child.start()
+    child.join(TIMEOUT)
+    assert child.exitcode == CRASH_EXIT
+    left = staged_entries(outbox)
+    assert len(left) == 2 and all(f".{child.pid}@" in n for n in left)  # workbook, QR folder
+
+    store = open_store(store_url)
+    try:
+        assert run_ids(store) == []
+        second = str(cut_source(tmp_path / "second.csv", 41, 80))
+        import logging
+        lines: list[str] = []
+        handler = logging.Handler(logging.WARNING)
+        handler.emit = lambda record: lines.append(record.getMessage())
+        logging.getLogger("flows.final_run").addHandler(handler)
+        try:
+            result = final_run.run_final(second, sample_config, final_params(sample_config),
+                                         outbox, store)
+        finally:
+            logging.getLogger("flows.final_run").removeHandler(handler)
+        assert staged_entries(outbox) == [] and leftovers(outbox) == []
+        assert sorted(os.listdir(outbox)) == sorted(
+            [result.delivery.workbook.name, result.delivery.manifest.name,
+             result.rendered.manifest["qr_bills"]["folder"]])
+        assert sorted(n for n in left if any(f"removed {n} from the outbox" in m
+                                             for m in lines)) == left
+        assert len(lines) == 2 and all(f"process {child.pid}) is gone" in m for m in lines)
+    finally:
+        store.engine.dispose()
+
+
+def _signal_child(url: str, source: str, config, outbox: str, signum: int) -> None:
+    import signal as sg
+    import time
+    from flows import cli, final_run as fr, job as jb, state_store as ss
+
+    cli.terminate_cleanly()  # what `billing-export` installs for every command
+
+    def failpoint(name: str) -> None:
+        if name == "after_render":
+            os.kill(os.getpid(), signum)
+            time.sleep(60)  # the signal arrives here
+
+    store = ss.open_store(url)
+    params = jb.default_params(INVOICE_DATE, None, None, config, draft=False)
+    try:
+        fr.run_final(source, config, params, Path(outbox), store, failpoint=failpoint)
+    except SystemExit as stop:
+        os._exit(stop.code)
+    except KeyboardInterrupt:
+        os._exit(128 + sg.SIGINT)
+    os._exit(0)
+
+
+@pytest.mark.parametrize("signum", [15, 2], ids=["SIGTERM", "SIGINT"])
+def test_a_run_stopped_by_a_signal_removes_what_it_staged(signum, tmp_path, sample_config,
+                                                          crash_context):
+    source = str(cut_source(tmp_path / "orders.csv", 1, 40))
+    outbox = tmp_path / "outbox"
+    url = str(tmp_path / "state.sqlite")
+    child = crash_context.Process(target=_signal_child, args=(url, source, sample_config,
+                                                              str(outbox), signum))
+    child.start()
+    child.join(TIMEOUT)
+    assert child.exitcode == 128 + signum
+    assert os.listdir(outbox) == []  # the dying run removed its staged files itself
+    store = open_store(url)
+    try:
+        assert run_ids(store) == []
+        result = final_run.run_final(source, sample_config, final_params(sample_config),
+                                     outbox, store)
+        assert not result.already_delivered and invoice_numbers(result.delivery.workbook)[0] \
+            == "RE-2026-000001"
+    finally:
+        store.engine.dispose()
+
+
+def test_a_prefect_termination_before_the_commit_removes_what_was_staged(tmp_path,
+                                                                        sample_config):
+    """Inside a flow run Prefect turns SIGTERM into TerminationSignal (a BaseException)."""
+    from prefect.exceptions import TerminationSignal
+
+    def failpoint(name):
+        if name == "before_commit":
+            raise TerminationSignal(15)
+
+    outbox = tmp_path / "outbox"
+    store = open_store(tmp_path / "state.sqlite")
+    with pytest.raises(TerminationSignal):
+        final_run.run_final(str(cut_source(tmp_path / "o.csv", 1, 40)), sample_config,
+                            final_params(sample_config), outbox, store, failpoint=failpoint)
+    assert os.listdir(outbox) == [] and run_ids(store) == []
+    store.engine.dispose()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real file system of 512 KiB (tmpfs) as the outbox; root only. A delivery of the
+    first 8 sample rows (with its QR-bills) takes about half of it."""
+    import subprocess
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs",
+                                            str(disk)], capture_output=True).returncode:
+        pytest.skip("needs root to mount a small tmpfs")
+    try:
+        yield disk
+    finally:
+        held = [os.readlink(f"/proc/self/fd/{fd}") for fd in os.listdir("/proc/self/fd")
+                if os.path.exists(f"/proc/self/fd/{fd}")
+                and os.readlink(f"/proc/self/fd/{fd}").startswith(str(disk))]
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+        assert held == [], "files on the disk left open"
+
+
+def fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` up to ``leave`` free bytes."""
+    st = os.statvfs(disk)
+    free = st.f_bavail * st.f_frsize
+    filler = disk / "filler.bin"
+    with open(filler, "ab") as f:
+        f.write(b"\0" * max(free - leave, 0))
+    return filler
+
+
+@pytest.mark.parametrize("draft", [False, True], ids=["final", "draft"])
+def test_a_full_disk_while_rendering_leaves_nothing_and_bills_nothing(draft, small_disk,
+                                                                     tmp_path, sample_config):
+    from flows.outbox import DeliveryError
+
+    source = str(cut_source(tmp_path / "orders.csv", 1, 8))  # 260 KiB with QR-bills
+    params = job.default_params(INVOICE_DATE, None, None, sample_config, draft=draft)
+    outbox = small_disk / "outbox"
+    outbox.mkdir()
+    filler = fill(small_disk, 8 * 1024)
+    store = open_store(tmp_path / "state.sqlite")
+    try:
+        with pytest.raises(DeliveryError, match="No space left on device; nothing was billed"):
+            final_run.run_final(source, sample_config, params, outbox, store)
+        assert os.listdir(outbox) == []
+        assert run_ids(store) == []
+        filler.unlink()
+        result = final_run.run_final(source, sample_config, params, outbox, store)
+        assert staged_entries(outbox) == [] and result.delivery.workbook.exists()
+    finally:
+        store.engine.dispose()
+
+
+def test_a_full_disk_at_delivery_is_finished_by_the_next_run(small_disk, tmp_path,
+                                                            sample_config):
+    """The disk fills between render and delivery: the run is committed, its staged file is
+    kept for the next run (a pending run owns it), which delivers it once there is room."""
+    from flows.outbox import DeliveryError
+
+    source = str(cut_source(tmp_path / "orders.csv", 1, 8))  # 260 KiB with QR-bills
+    outbox = small_disk / "outbox"
+    outbox.mkdir()
+    store = open_store(tmp_path / "state.sqlite")
+    fillers = []
+
+    def failpoint(name):
+        if name == "after_commit":
+            fillers.append(fill(small_disk, 0))
+
+    try:
+        with pytest.raises(DeliveryError, match="No space left on device"):
+            final_run.run_final(source, sample_config, final_params(sample_config), outbox,
+                                store, failpoint=failpoint)
+        with store.connect() as conn:
+            (pending,) = state_store.pending_runs(conn, "100")
+        assert not any(n.endswith(".part") for n in os.listdir(outbox))
+        fillers[0].unlink()
+        result = final_run.run_final(source, sample_config, final_params(sample_config),
+                                     outbox, store)
+        assert result.already_delivered and result.recovered == [pending["workbook"]]
+        assert staged_entries(outbox) == []
+        name = pending["workbook"]
+        manifest = json.loads((outbox / (name[:-5] + ".manifest.json")).read_text("utf-8"))
+        assert manifest["sha256"] == hashlib.sha256((outbox / name).read_bytes()).hexdigest()
+        assert_qr_bills_complete(outbox, manifest)
+    finally:
+        store.engine.dispose()
+
+
+def _identical_child(url: str, source: str, config, outbox: str, barrier, results) -> None:
+    from flows import final_run as fr, job as jb, state_store as ss
+    params = jb.default_params(INVOICE_DATE, None, None, config, draft=True)
+    barrier.wait(TIMEOUT)
+    store = ss.open_store(url)
+    result = fr.run_final(source, config, params, Path(outbox), store)
+    results.put("already delivered" if result.already_delivered else "delivered")
+    store.engine.dispose()
+
+
+def test_three_identical_drafts_started_at_once_deliver_once(store_url, tmp_path,
+                                                             sample_config):
+    source = str(cut_source(tmp_path / "orders.csv", 1, 60))
+    outbox = tmp_path / "outbox"
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(3), ctx.Queue()
+    procs = [ctx.Process(target=_identical_child, args=(store_url, source, sample_config,
+                                                        str(outbox), barrier, results))
+             for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(TIMEOUT)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    assert sorted(results.get(timeout=5) for _ in procs) == \
+        ["already delivered", "already delivered", "delivered"]
+    assert leftovers(outbox) == []
+    (workbook,) = outbox.glob("*.xlsx")
+    manifest = json.loads((outbox / (workbook.stem + ".manifest.json")).read_text("utf-8"))
+    assert manifest["sha256"] == hashlib.sha256(workbook.read_bytes()).hexdigest()
+    assert_qr_bills_complete(outbox, manifest)
+
+
+def test_a_full_disk_ends_the_flow_failed_with_a_message_not_a_traceback(
+        prefect_harness, small_disk, tmp_path, capfd):
+    from flows.billing_run import billing_run
+
+    source = str(cut_source(tmp_path / "orders.csv", 1, 8))
+    outbox = small_disk / "outbox"
+    outbox.mkdir()
+    fill(small_disk, 8 * 1024)
+    state = billing_run(source=source, outbox=str(outbox), state=str(tmp_path / "s.sqlite"),
+                        invoice_date=INVOICE_DATE, draft=False, return_state=True)
+    assert state.is_failed()
+    assert "No space left on device; nothing was billed" in state.message
+    out = capfd.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert os.listdir(outbox) == []

@@ -1,7 +1,8 @@
 """The inbox (DESIGN.md §7): stable files only, billed once per content, filed, crash-safe.
 
 Most tests call the plain functions of ``flows.inbox`` with a settle time of 0 and explicit
-``now`` values; one poll records sizes, the next takes what did not change. The Prefect flow
+``now`` values; ``twice`` has a first poll see the files while they are too recent, the next
+take what did not change. The Prefect flow
 and the ``watch`` command run under the session's Prefect harness (from test_flow).
 """
 
@@ -49,9 +50,10 @@ def without_column(header: str) -> bytes:
 
 
 def twice(inbox, bill, now=None, **kw):
-    """Two polls: the first sees the files, the second takes those that did not change."""
+    """Two polls: the first sees the files (too recent for it), the second takes those that
+    did not change."""
     now = time.time() + 1 if now is None else now
-    assert ib.poll(inbox, bill, now=now, settle=0, invoice_date=INVOICE_DATE, **kw) == []
+    assert ib.poll(inbox, bill, now=now, settle=1e9, invoice_date=INVOICE_DATE, **kw) == []
     return ib.poll(inbox, bill, now=now + 1, settle=0, invoice_date=INVOICE_DATE, **kw)
 
 
@@ -110,7 +112,7 @@ def test_half_copied_file_waits_until_size_and_time_are_stable(box):
     t0 = time.time() + 5
     os.utime(part, (t0, t0))
     seen = {}
-    assert ib.scan(inbox, seen, now=t0 + 10, settle=2) == []  # first sight
+    assert ib.scan(inbox, seen, now=t0 + 1, settle=2) == []  # first sight, too recent
     with open(part, "ab") as f:  # the copy goes on between two polls
         f.write(data[100:])
     os.utime(part, (t0, t0))  # even with the same mtime: the size changed
@@ -216,8 +218,8 @@ def _crash(monkeypatch, point):
     elif point == "inside the move":  # linked to processed/, inbox name not yet removed
         link = os.link
 
-        def link_and_die(src, dst):
-            link(src, dst)
+        def link_and_die(src, dst, **kw):
+            link(src, dst, **kw)
             if Path(dst).parent.parent.name == "processed":  # not the outbox's link
                 die()
         monkeypatch.setattr(ib.os, "link", link_and_die)
@@ -285,7 +287,7 @@ def test_copy_of_a_file_a_dead_poll_was_billing_is_the_duplicate(box, bill, monk
     copy.write_bytes(small_orders())
     os.utime(copy, (1, 1))
     now = time.time() + 1
-    assert ib.poll(inbox, bill, now=now, settle=1e9) == []  # sees the copy, takes nothing
+    assert ib.poll(inbox, bill, now=now, settle=1e10) == []  # sees the copy, takes nothing
     taken = ib.poll(inbox, bill, now=now + 1, settle=0, invoice_date=INVOICE_DATE)
     assert [(t.file, t.outcome) for t in taken] == [("orders.csv", "processed"),
                                                     ("a copy.csv", "duplicate")]
@@ -339,7 +341,7 @@ def test_process_inbox_flow_bills_files_as_subflows(prefect_harness, box, monkey
     inbox, outbox = box
     (inbox / "orders.csv").write_bytes(small_orders())
     (inbox / "bad.csv").write_bytes(without_column("Buchungsnummer"))
-    assert ib.observe(inbox, settle=0) == (0, 2)
+    assert ib.observe(inbox, settle=0) == (2, 0)  # old enough: ready at first sight
 
     def run():
         state = process_inbox(inbox=str(inbox), outbox=str(outbox), config=str(SAMPLE),
@@ -365,6 +367,33 @@ def test_process_inbox_flow_bills_files_as_subflows(prefect_harness, box, monkey
     assert len(workbooks(outbox)) == 2
 
 
+def test_process_inbox_files_a_file_whose_orders_are_all_billed(prefect_harness, box, tmp_path,
+                                                                sample_config):
+    from flows import final_run, job
+    from flows.process_inbox import process_inbox
+    from flows.state_store import open_store
+
+    inbox, outbox = box
+    state = tmp_path / "state.sqlite"
+    store = open_store(state)
+    source = tmp_path / "orders.csv"
+    source.write_bytes(small_orders(30))
+    final = final_run.run_final(str(source), sample_config, job.default_params(
+        INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
+    store.engine.dispose()
+    before = workbooks(outbox)
+    shutil.copy(source, inbox / "orders.csv")
+    run = process_inbox(inbox=str(inbox), outbox=str(outbox), config=str(SAMPLE),
+                        invoice_date=INVOICE_DATE, state=str(state), settle_seconds=0,
+                        return_state=True)
+    assert run.is_completed(), run.message
+    [taken] = run.result()
+    assert (taken["outcome"], taken["workbook"]) == ("processed", None)
+    assert final.run_id in taken["message"] and "billed already" in taken["message"]
+    assert workbooks(outbox) == before
+    assert (inbox / f"processed/{today()}/orders.csv.note.txt").exists()
+
+
 def watch_args(*argv):
     p = argparse.ArgumentParser(prog="billing-export")
     ib.add_watch_command(p.add_subparsers(dest="command"))
@@ -374,14 +403,20 @@ def watch_args(*argv):
 def test_watch_once_prints_one_line_per_file(prefect_harness, box, capsys):
     inbox, outbox = box
     (inbox / "orders.csv").write_bytes(small_orders())
+    old = time.time() - 600
+    os.utime(inbox / "orders.csv", (old, old))
     _, args = watch_args("--inbox", str(inbox), "--outbox", str(outbox), "--config", str(SAMPLE),
-                         "--invoice-date", INVOICE_DATE.isoformat(), "--settle", "0", "--once")
-    assert ib.watch_main(args) == 0
-    assert "1 file(s) waiting" in capsys.readouterr().err
+                         "--invoice-date", INVOICE_DATE.isoformat(), "--settle", "60", "--once")
+    # a cron job's first call takes a file older than the settle time: no second look needed
     assert ib.watch_main(args) == 0
     out = capsys.readouterr().out
     assert f"processed orders.csv -> processed/{today()}/orders.csv [" in out
     assert len(workbooks(outbox)) == 1
+    # a file that is too recent waits for the next call
+    (inbox / "new.csv").write_bytes(small_orders(20))
+    assert ib.watch_main(args) == 0
+    assert "1 file(s) waiting" in capsys.readouterr().err
+    assert (inbox / "new.csv").exists() and len(workbooks(outbox)) == 1
 
 
 def test_watch_stops_on_ctrl_c_with_exit_code_0(box, monkeypatch, capsys):
@@ -410,3 +445,118 @@ def test_watch_help_explains_every_option():
         "--inbox", "--outbox", "--config", "--invoice-date", "--language", "--state",
         "--interval", "--settle", "--once", "--quiet"}
     assert all(a.help and len(a.help) > 15 for a in options)
+
+
+# -- only regular files inside the inbox are read ---------------------------------------------
+
+def test_links_fifos_and_devices_are_filed_unread(box, tmp_path):
+    """A link to a CSV outside the inbox, a link to /etc/passwd, a FIFO and a device: none is
+    opened (the FIFO would block, the links would bill or leak what they point to). Each is
+    moved to failed/ as it is, with the reason, on the first poll."""
+    inbox, _ = box
+    outside = tmp_path / "elsewhere.csv"
+    outside.write_bytes(small_orders())
+    (inbox / "linked.csv").symlink_to(outside)
+    (inbox / "passwd.csv").symlink_to("/etc/passwd")
+    os.mkfifo(inbox / "pipe.csv")
+    os.mknod(inbox / "null.csv", 0o600 | __import__("stat").S_IFCHR, os.makedev(1, 3))
+    old = time.time() - 60
+    for name in ("linked.csv", "passwd.csv", "pipe.csv", "null.csv"):
+        os.utime(inbox / name, (old, old), follow_symlinks=False)
+    taken = ib.poll(inbox, never, settle=2)
+    assert sorted((t.file, t.outcome, t.moved_to) for t in taken) == [
+        (n, "failed", f"failed/{n}") for n in ("linked.csv", "null.csv", "passwd.csv",
+                                               "pipe.csv")]
+    failed = inbox / "failed"
+    assert os.readlink(failed / "linked.csv") == str(outside)  # moved as a link
+    assert os.readlink(failed / "passwd.csv") == "/etc/passwd"
+    assert __import__("stat").S_ISFIFO(os.lstat(failed / "pipe.csv").st_mode)
+    for name, kind in (("linked.csv", "a symbolic link"), ("passwd.csv", "a symbolic link"),
+                       ("pipe.csv", "a FIFO"), ("null.csv", "a character device")):
+        report = (failed / f"{name}.error.txt").read_text()
+        assert kind in report and "it was not read" in report
+        assert "root:" not in report
+    assert outside.read_bytes() == small_orders()  # the target is left where it was
+    assert not (inbox / ".billing-export/ledger.json").exists() or ledger(inbox) == {}
+
+
+def test_a_file_swapped_for_a_link_after_the_scan_is_not_read(box, tmp_path, monkeypatch):
+    inbox, _ = box
+    (inbox / "orders.csv").write_bytes(small_orders())
+    scan = ib.scan
+
+    def swap(*a, **k):
+        ready = scan(*a, **k)
+        (inbox / "orders.csv").unlink()
+        (inbox / "orders.csv").symlink_to("/etc/passwd")
+        return ready
+
+    monkeypatch.setattr(ib, "scan", swap)
+    [taken] = ib.poll(inbox, never, now=time.time() + 10, settle=2)
+    assert (taken.outcome, taken.moved_to) == ("failed", "failed/orders.csv")
+    assert os.path.islink(inbox / "failed/orders.csv")
+
+
+def test_a_file_with_a_name_of_250_characters_reaches_failed_on_its_first_poll(box):
+    inbox, _ = box
+    name = "Buchungen_" + "x" * 236 + ".txt"  # not an export: it fails
+    assert len(name) == 250
+    (inbox / name).write_bytes(small_orders())
+    old = time.time() - 60
+    os.utime(inbox / name, (old, old))
+    [taken] = ib.poll(inbox, never, settle=2)
+    assert (taken.outcome, taken.moved_to) == ("failed", f"failed/{name}")
+    [report] = [p for p in (inbox / "failed").iterdir() if p.name.endswith(".error.txt")]
+    assert len(report.name.encode()) <= 255 and report.name.startswith("Buchungen_xxx")
+    assert name in report.read_text()  # the report names the whole file
+    # the same name again: the second copy gets a -1 name that fits too
+    (inbox / name).write_bytes(small_orders())
+    os.utime(inbox / name, (old, old))
+    [again] = ib.poll(inbox, never, settle=2)
+    assert again.outcome == "failed" and len(Path(again.moved_to).name.encode()) <= 255
+    assert sorted(p.name for p in inbox.iterdir()) == [".billing-export", "failed"]
+
+
+def test_fit_name_keeps_the_suffix_and_the_limit():
+    long = "ü" * 200 + ".csv.error.txt"
+    short = ib.fit_name(long, ".error.txt")
+    assert len(short.encode()) <= 255 and short.endswith(".error.txt")
+    assert ib.fit_name(long, ".error.txt") == short  # stable: the same name each time
+    assert ib.fit_name("ü" * 199 + "x.csv.error.txt", ".error.txt") != short
+    assert ib.fit_name("orders.csv.error.txt", ".error.txt") == "orders.csv.error.txt"
+
+
+# -- a file whose orders were all billed already ----------------------------------------------
+
+def test_a_file_whose_orders_are_all_billed_is_filed_with_a_note(box, tmp_path, sample_config):
+    """Its orders were billed by a final run on the store: no empty workbook, a note."""
+    from flows import final_run, job
+    from flows.state_store import open_store
+
+    inbox, outbox = box
+    store = open_store(tmp_path / "state.sqlite")
+    source = tmp_path / "orders.csv"
+    source.write_bytes(small_orders(40))
+    final = final_run.run_final(str(source), sample_config, job.default_params(
+        INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
+    before = workbooks(outbox)
+    shutil.copy(source, inbox / "again.csv")
+    old = time.time() - 60
+    os.utime(inbox / "again.csv", (old, old))
+    bill = ib.local_biller(sample_config, outbox, store=store)
+    [taken] = ib.poll(inbox, bill, settle=2, invoice_date=INVOICE_DATE)
+    billed = final.rendered.manifest["rows_billed"]
+    assert (taken.outcome, taken.moved_to, taken.workbook) == (
+        "processed", f"processed/{today()}/again.csv", None)
+    assert f"of its 39 orders {billed} were billed already (final runs {final.run_id})" \
+        in taken.message
+    assert workbooks(outbox) == before  # no empty workbook
+    note = (inbox / f"processed/{today()}/again.csv.note.txt").read_text()
+    assert final.run_id in note and "Nothing was billed" in note
+    # a new export with one order more is billed: only that order
+    (inbox / "more.csv").write_bytes(small_orders(41))
+    os.utime(inbox / "more.csv", (old, old))
+    [more] = ib.poll(inbox, bill, settle=2, invoice_date=INVOICE_DATE)
+    assert more.outcome == "processed" and more.workbook in workbooks(outbox)
+    store.engine.dispose()
+

@@ -698,3 +698,33 @@ def test_discarding_or_redating_a_final_run_is_refused(base, billed):
     assert not (outbox / "discarded").exists()
     with store.connect() as conn:
         assert state_store.run_record(conn, base.result.run_id)["status"] == "delivered"
+
+
+def test_redate_of_a_draft_whose_orders_were_billed_since_is_refused(tmp_path, sample_config,
+                                                                      capsys):
+    """The draft's orders were billed finally after it was made: re-dating would deliver an
+    empty workbook and discard the proposal. It is refused; the draft stays as it was."""
+    from flows.cli import main
+
+    store_file = tmp_path / "state.sqlite"
+    store = open_store(store_file)
+    outbox = tmp_path / "outbox"
+    source = write_orders(tmp_path / "orders.csv", small_rows())
+    draft = run(source, sample_config, store, outbox, draft=True)
+    final = run(source, sample_config, store, outbox)
+    before = entries(outbox)
+    with pytest.raises(final_run.NothingToBill,
+                       match=rf"draft {draft.run_id} was not re-dated.*of its {ROWS_READ} "
+                             rf"orders {BILLED} were billed already \(final runs "
+                             rf"{final.run_id}\), {NOT_BILLABLE} not billable"):
+        commands.redate(store, draft.run_id, dt.date(2026, 10, 29))
+    code = main(["redate", "--run", draft.run_id, "--invoice-date", "2026-10-29",
+                 "--state", str(store_file)])
+    err = capsys.readouterr().err
+    assert code == 2 and "the draft is kept" in err and "Traceback" not in err
+    assert entries(outbox) == before
+    assert not (outbox / "discarded").exists()
+    with store.connect() as conn:
+        assert state_store.run_record(conn, draft.run_id)["status"] == "delivered"
+        assert [r["run_id"] for r in state_store.runs(conn)] == [draft.run_id, final.run_id]
+    store.engine.dispose()

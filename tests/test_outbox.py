@@ -202,3 +202,64 @@ def test_outbox_that_cannot_be_created(tmp_path):
     with pytest.raises(DeliveryError, match="cannot create the outbox folder"):
         deliver(staged(tmp_path / "s", b"x"), blocker, NAME, MANIFEST)
     assert blocker.read_text() == "a file where the folder should be"
+
+
+# --- staged files nobody will finish ----------------------------------------------------------
+
+def test_stale_staged_names_what_no_living_writer_or_pending_run_owns(tmp_path):
+    """Dead writer on this host: stale at once. Living writer (this process, a process of
+    another user): kept however old. Writer unknown (another host, a name without a writer):
+    stale after the grace period. Owned by a pending run: kept. Workbooks are never looked at."""
+    import socket
+    import subprocess
+    import time
+
+    host = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    out = tmp_path / "outbox"
+    out.mkdir()
+    now = time.time()
+    names = {
+        "dead": f".{NAME}.{dead.pid}@{host}.pending",
+        "dead_qr": f".100_x.qrbills.{dead.pid}@{host}.pending",
+        "me": f".{NAME}.{os.getpid()}@{host}.pending",
+        "init": f".{NAME}.1@{host}.pending",  # pid 1 lives
+        "other_host_young": f".{NAME}.{dead.pid}@elsewhere.example.pending",
+        "other_host_old": f".{NAME}.{dead.pid}@elsewhere.example.part",
+        "old_format": f".{NAME}.pending",
+        "owned": f".{NAME}.{dead.pid}@{host}.part",
+    }
+    for key, name in names.items():
+        path = out / name
+        path.mkdir() if key == "dead_qr" else path.write_bytes(b"x")
+        age = 2 * ob.STALE_SECONDS if key in ("other_host_old", "old_format", "me",
+                                              "init", "owned") else 10
+        os.utime(path, (now - age, now - age))
+    (out / NAME).write_bytes(b"delivered")
+    stale = ob.stale_staged(out, {str(out / names["owned"])}, now=now)
+    assert sorted(p.name for p, _ in stale) == sorted(
+        names[k] for k in ("dead", "dead_qr", "other_host_old", "old_format"))
+    reasons = dict((p.name, why) for p, why in stale)
+    assert reasons[names["dead"]] == f"its writer (process {dead.pid}) is gone"
+    assert reasons[names["old_format"]].startswith("untouched for 120 minutes")
+    for path, _ in stale:
+        ob.remove_staged(path)
+    assert sorted(os.listdir(out)) == sorted(
+        [NAME] + [names[k] for k in ("me", "init", "other_host_young", "owned")])
+
+
+def test_a_failed_link_puts_the_staged_file_back(tmp_path, monkeypatch):
+    """A full disk at the link (or its fsync): the staged workbook of a committed final run
+    must survive, for the next run to deliver it."""
+    out = tmp_path / "outbox"
+    src = staged(out, b"workbook bytes", ".x.pending")
+
+    def no_space(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ob.os, "link", no_space)
+    with pytest.raises(DeliveryError, match="No space left on device"):
+        deliver(src, out, NAME, MANIFEST)
+    assert src.read_bytes() == b"workbook bytes"
+    assert sorted(os.listdir(out)) == [".x.pending"]

@@ -309,9 +309,97 @@ def test_a_file_dropped_in_the_inbox_is_billed_for_every_company(prefect_harness
     shutil.copy2(SAMPLE_ORDERS, inbox / "orders.csv")
     _, args = watch_args("--inbox", str(inbox), "--outbox", str(outbox), "--config", str(GROUP),
                          "--invoice-date", INVOICE_DATE.isoformat(), "--settle", "0", "--once")
-    assert ib.watch_main(args) == 0  # first poll: the file's size is noted
-    assert ib.watch_main(args) == 0
+    assert ib.watch_main(args) == 0  # older than the settle time: taken at first sight
     out = capsys.readouterr().out
     assert "processed orders.csv" in out
     assert "[100_2026-10-30_" in out and ", 200_2026-10-30_" in out
     assert sorted(p.name[:4] for p in outbox.glob("*.xlsx")) == ["100_", "200_"]
+
+
+# -- one booking, one billing, whatever the configuration ---------------------------------------
+
+def _group_final(store, outbox, source, invoice_date=INVOICE_DATE):
+    from flows import final_run, job
+    from flows.config import load_group
+    ex = job.extract(str(source))
+    valid, problems = job.validate(ex)
+    runs = job.company_runs(ex, valid, problems, load_group(GROUP), lambda c: job.default_params(
+        invoice_date, None, None, c, draft=False))
+    prepared = final_run.prepare_group(runs, outbox, store)
+    return {p.company: final_run.complete(p, outbox, store) for p in prepared}
+
+
+def _active(store) -> dict[str, list[str]]:
+    """booking number -> the companies whose invoices bill it now."""
+    from sqlalchemy import text
+    with store.connect() as conn:
+        rows = conn.execute(text("SELECT booking_number, financial_company FROM billed_orders "
+                                 "WHERE active = 1")).all()
+    out: dict[str, list[str]] = {}
+    for booking, company in rows:
+        out.setdefault(booking, []).append(company)
+    return out
+
+
+def _reasons(result) -> dict[str, list[str]]:
+    p = result.billing.problems
+    return {r: sorted(p.loc[p["reason"] == r, "booking_number"]) for r in p["reason"].unique()}
+
+
+def test_the_group_run_after_the_one_company_run_bills_nothing_twice(tmp_path, sample_config):
+    """sample_data/ billed every order under company 100; the group configuration on the same
+    store gives the ORG-20 orders to company 200: they are already billed, not billed again."""
+    from flows import final_run, job
+    from flows.state_store import open_store
+
+    store, outbox = open_store(tmp_path / "state.sqlite"), tmp_path / "outbox"
+    single = final_run.run_final(str(SAMPLE_ORDERS), sample_config, job.default_params(
+        INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
+    before = _active(store)
+    org20 = set(pd.read_csv(SAMPLE_ORDERS, dtype=str).query("`Org ID (Produkt)` == 'ORG-20'")
+                ["Buchungsnummer"])
+    billed_org20 = sorted(org20 & set(before))
+    assert len(billed_org20) > 20 and all(v == ["100"] for v in before.values())
+
+    group = _group_final(store, outbox, SAMPLE_ORDERS)
+    assert _active(store) == before  # nothing billed again, nothing credited
+    for company, result in group.items():
+        manifest = result.rendered.manifest
+        assert (manifest["invoices"], manifest["credit_notes"]) == (0, 0), company
+    assert _reasons(group["200"])["ALREADY_BILLED_ELSEWHERE"] == billed_org20
+    assert group["100"].rendered.manifest["rows_already_billed"] == \
+        single.rendered.manifest["rows_billed"] - len(billed_org20)
+    assert group["200"].rendered.manifest["rows_already_billed"] == len(billed_org20)
+    store.engine.dispose()
+
+
+def test_an_order_changed_after_billing_by_another_company_is_credited_there(tmp_path,
+                                                                            sample_config):
+    """Booking 187656 (ORG-20) was billed by company 100, then its price changed. Company
+    200's run does not bill it (nor credit company 100's invoice): it reports it. Once
+    company 100 credits that invoice, company 200 bills the order."""
+    from flows import final_run, job
+    from flows.state_store import open_store
+
+    store, outbox = open_store(tmp_path / "state.sqlite"), tmp_path / "outbox"
+    final = job.default_params(INVOICE_DATE, None, None, sample_config, draft=False)
+    final_run.run_final(str(SAMPLE_ORDERS), sample_config, final, outbox, store)
+    lines = SAMPLE_ORDERS.read_text("utf-8").splitlines(keepends=True)
+    changed = tmp_path / "changed.csv"
+    changed.write_text("".join(ln.replace("882.00,", "900.00,") if ",187656," in ln
+                               else ln for ln in lines), encoding="utf-8")
+    group = _group_final(store, outbox, changed)
+    assert _reasons(group["200"])["BILLED_ELSEWHERE_CHANGED"] == ["187656"]
+    assert group["100"].rendered.manifest["credit_notes"] == 0
+    assert _active(store)["187656"] == ["100"]
+
+    with store.connect() as conn:
+        from sqlalchemy import text
+        invoice = conn.execute(text("SELECT invoice_number FROM billed_orders WHERE "
+                                    "booking_number = '187656'")).scalar()
+    final_run.credit_on_demand(invoice, False, sample_config, final, outbox, store)
+    later = _group_final(store, outbox, changed, INVOICE_DATE.replace(day=31))
+    assert "187656" in set(later["200"].billing.lines["booking_number"])
+    active = _active(store)
+    assert active["187656"] == ["200"] and all(len(v) == 1 for v in active.values())
+    store.engine.dispose()

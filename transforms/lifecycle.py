@@ -132,6 +132,33 @@ def split(orders: pd.DataFrame, billed: pd.DataFrame, written_off: str = "credit
     return Lifecycle(to_bill, concat([already_probs]), credit)
 
 
+def billed_by_others(orders: pd.DataFrame, elsewhere: pd.DataFrame
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Take out the orders another company of the state store billed (``elsewhere``:
+    financial_company, booking_number, invoice_number, content_hash): ``(rest, problems)``.
+
+    A booking is billed once for the whole source. An order unchanged since is *already
+    billed*; a changed one is not credited from here — its invoice is another company's, and
+    only that company can credit it (``billing-export credit --company …``); once credited it
+    is no longer billed anywhere and the company it belongs to now bills it."""
+    if not len(elsewhere) or not len(orders):
+        return orders, problems()
+    hit = _isin(orders["booking_number"], elsewhere["booking_number"])
+    if not hit.any():
+        return orders, problems()
+    mine = orders.loc[hit]
+    info = elsewhere.drop_duplicates("booking_number").set_index("booking_number").reindex(
+        mine["booking_number"].to_numpy())
+    same = info["content_hash"].to_numpy() == content_hash(mine).to_numpy()
+    detail = (info["financial_company"].astype(str) + ", " + info["invoice_number"].astype(str)
+              ).to_numpy()
+    found = concat([
+        problems(mine.loc[same], reason=Reason.ALREADY_BILLED_ELSEWHERE.name, detail=detail[same]),
+        problems(mine.loc[~same], reason=Reason.BILLED_ELSEWHERE_CHANGED.name,
+                 detail=detail[~same])])
+    return orders.loc[~hit], found
+
+
 def billed_records(lines: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFrame:
     """What the state store keeps per billed line (credit lines are not billings); ``orders``
     are the orders billed, as they were billed."""
