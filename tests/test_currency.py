@@ -294,20 +294,9 @@ def test_stale_rate_is_used_and_flagged():
         USD      | 0.8             | 80.00
     """)
     assert ("flags", "stale_exchange_rate", "USD", "USD→CHF ECB 2025-12-01") in r.notes
-    # the age limit is the exchange step's alone: run that pure step again on the same
-    # invoices under each limit instead of the whole pipeline twice more
-    from schemas.settings import RunParameters
-    from transforms.billing import Context
-    from transforms.exchange import assign_exchange_rates
-    from test_compose_billable import INVOICE_DATE
-
-    def notes_with(company):
-        ctx = Context(company, RunParameters(INVOICE_DATE, INVOICE_DATE), tables(), "TEST")
-        return assign_exchange_rates(replace(r.billing, notes=()), ctx).notes
-
-    fresh = notes_with(replace(COMPANY, max_rate_age_days=61))
-    assert not [n for n in fresh if n[1] == "stale_exchange_rate"]
-    assert [n for n in notes_with(replace(COMPANY, max_rate_age_days=60))
+    fresh = run(bookings, replace(COMPANY, max_rate_age_days=61))
+    assert not [n for n in fresh.notes if n[1] == "stale_exchange_rate"]
+    assert [n for n in run(bookings, replace(COMPANY, max_rate_age_days=60)).notes
             if n[1] == "stale_exchange_rate"]
 
 
