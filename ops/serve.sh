@@ -16,6 +16,11 @@
 #   SERVE_TIMEOUT         longest wait for the server to be healthy, in s (600); the wait
 #                         ends sooner when the server process dies or shows no progress
 #   BILLING_CRASH_AFTER_SECONDS  a run without heartbeat this long is marked Crashed (90)
+#   PREFECT_API_DATABASE_CONNECTION_URL  the server's database (Prefect's own setting): unset,
+#                         SQLite in PREFECT_HOME; postgresql+asyncpg://user@host:5432/prefect
+#                         (postgresql:// is accepted too) for PostgreSQL, created when missing
+#                         (ops/prefect_db.py). Password: PGPASSWORD or ~/.pgpass, or in this URL
+#                         (environment only; never printed)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +51,17 @@ SERVE_TIMEOUT="${SERVE_TIMEOUT:-600}"
 # for the runs); ops/crash_detection.py marks a run Crashed when they stop
 export PREFECT_FLOWS_HEARTBEAT_FREQUENCY="${PREFECT_FLOWS_HEARTBEAT_FREQUENCY:-30}"
 
+# the server's database: PostgreSQL when named (Prefect's own variable, or its newer
+# PREFECT_SERVER_ alias), with the driver Prefect needs; else SQLite with a longer busy wait
+DB_URL="${PREFECT_API_DATABASE_CONNECTION_URL:-${PREFECT_SERVER_DATABASE_CONNECTION_URL:-}}"
+case "$DB_URL" in
+    postgresql://*|postgres://*) DB_URL="postgresql+asyncpg://${DB_URL#*://}" ;;
+esac
+if [ -n "$DB_URL" ]; then
+    export PREFECT_API_DATABASE_CONNECTION_URL="$DB_URL" PREFECT_SERVER_DATABASE_CONNECTION_URL="$DB_URL"
+fi
+unset DB_URL
+
 [ -x "$PREFECT" ] || { echo "serve: $PREFECT not found; run 'make install' first" >&2; exit 2; }
 mkdir -p "$RUN_DIR" "$PREFECT_HOME" "$BILLING_OUTBOX" "$BILLING_INBOX"
 cd "$ROOT"
@@ -58,6 +74,7 @@ else
         echo "serve: something already listens on 127.0.0.1:$PREFECT_PORT; choose another port: make serve PREFECT_PORT=4300" >&2
         exit 2
     fi
+    "$PY" "$ROOT/ops/prefect_db.py" || exit 1  # PostgreSQL: reachable, database there
     pid=$("${PROCS[@]}" start "$RUN_DIR" server -- \
         "$PREFECT" server start --host 127.0.0.1 --port "$PREFECT_PORT")
     echo "server: started (pid $pid), log $RUN_DIR/server.log"
