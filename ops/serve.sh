@@ -52,15 +52,22 @@ SERVE_TIMEOUT="${SERVE_TIMEOUT:-600}"
 export PREFECT_FLOWS_HEARTBEAT_FREQUENCY="${PREFECT_FLOWS_HEARTBEAT_FREQUENCY:-30}"
 
 # the server's database: PostgreSQL when named (Prefect's own variable, or its newer
-# PREFECT_SERVER_ alias), with the driver Prefect needs; else SQLite with a longer busy wait
+# PREFECT_SERVER_ alias), with the driver Prefect needs; else SQLite in PREFECT_HOME. Only the
+# server (and the check before it) gets the URL, which may hold a password: not the worker,
+# not the runs, not the env file
 DB_URL="${PREFECT_API_DATABASE_CONNECTION_URL:-${PREFECT_SERVER_DATABASE_CONNECTION_URL:-}}"
+unset PREFECT_API_DATABASE_CONNECTION_URL PREFECT_SERVER_DATABASE_CONNECTION_URL
 case "$DB_URL" in
     postgresql://*|postgres://*) DB_URL="postgresql+asyncpg://${DB_URL#*://}" ;;
 esac
-if [ -n "$DB_URL" ]; then
-    export PREFECT_API_DATABASE_CONNECTION_URL="$DB_URL" PREFECT_SERVER_DATABASE_CONNECTION_URL="$DB_URL"
-fi
-unset DB_URL
+with_db() {
+    if [ -n "$DB_URL" ]; then PREFECT_API_DATABASE_CONNECTION_URL="$DB_URL" "$@"; else "$@"; fi
+}
+# On SQLite nothing is tuned: Prefect already uses WAL and waits 60 s for a lock (its own
+# PRAGMA busy_timeout, which overrides PREFECT_SERVER_DATABASE_TIMEOUT), and the "database is
+# locked" a busy machine still shows fails at once (the triggers service reads, another commit
+# comes, its write is refused), so no longer wait helps; batching Prefect's event and task-run
+# writes made no measurable difference. PostgreSQL is the remedy (README, "Operating it").
 
 [ -x "$PREFECT" ] || { echo "serve: $PREFECT not found; run 'make install' first" >&2; exit 2; }
 mkdir -p "$RUN_DIR" "$PREFECT_HOME" "$BILLING_OUTBOX" "$BILLING_INBOX"
@@ -74,8 +81,8 @@ else
         echo "serve: something already listens on 127.0.0.1:$PREFECT_PORT; choose another port: make serve PREFECT_PORT=4300" >&2
         exit 2
     fi
-    "$PY" "$ROOT/ops/prefect_db.py" || exit 1  # PostgreSQL: reachable, database there
-    pid=$("${PROCS[@]}" start "$RUN_DIR" server -- \
+    with_db "$PY" "$ROOT/ops/prefect_db.py" || exit 1  # PostgreSQL: reachable, database there
+    pid=$(with_db "${PROCS[@]}" start "$RUN_DIR" server -- \
         "$PREFECT" server start --host 127.0.0.1 --port "$PREFECT_PORT")
     echo "server: started (pid $pid), log $RUN_DIR/server.log"
 fi

@@ -736,7 +736,8 @@ def test_stop_ends_a_run_whose_supervisor_died_too_and_serve_works_right_after(s
 
 def test_server_keeps_its_state_in_postgresql_and_shows_no_password(stack, killed):
     """ops/serve.sh created the database it was given and the server keeps everything there
-    (no SQLite file); the password in the URL appears in no output, log or file it wrote."""
+    (no SQLite file); the password in the URL appears in no output, log or file it wrote, and
+    the worker's environment does not hold it."""
     if stack.database is None:
         pytest.skip("no PostgreSQL at " + _libpq(POSTGRES_ADMIN_URL).split("@")[-1]
                     + ": the server ran on SQLite")
@@ -756,6 +757,9 @@ def test_server_keeps_its_state_in_postgresql_and_shows_no_password(stack, kille
     written += [p.read_text(encoding="utf-8", errors="replace")
                 for p in stack.run_dir.iterdir() if p.is_file()]
     assert written[2:] and not [t for t in written if DB_PASSWORD in t]
+    # only the server is given the URL: not the worker, hence not the runs
+    environ = Path(f"/proc/{_worker_process(stack)}/environ").read_bytes()
+    assert b"DATABASE_CONNECTION_URL" not in environ and DB_PASSWORD.encode() not in environ
 
 
 def test_server_log_holds_no_traceback(stack, killed):
