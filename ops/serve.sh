@@ -16,6 +16,11 @@
 #   SERVE_TIMEOUT         longest wait for the server to be healthy, in s (600); the wait
 #                         ends sooner when the server process dies or shows no progress
 #   BILLING_CRASH_AFTER_SECONDS  a run without heartbeat this long is marked Crashed (90)
+#   PREFECT_API_DATABASE_CONNECTION_URL  the server's database (Prefect's own setting): unset,
+#                         SQLite in PREFECT_HOME; postgresql+asyncpg://user@host:5432/prefect
+#                         (postgresql:// is accepted too) for PostgreSQL, created when missing
+#                         (ops/prefect_db.py). Password: PGPASSWORD or ~/.pgpass, or in this URL
+#                         (environment only; never printed)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,6 +51,24 @@ SERVE_TIMEOUT="${SERVE_TIMEOUT:-600}"
 # for the runs); ops/crash_detection.py marks a run Crashed when they stop
 export PREFECT_FLOWS_HEARTBEAT_FREQUENCY="${PREFECT_FLOWS_HEARTBEAT_FREQUENCY:-30}"
 
+# the server's database: PostgreSQL when named (Prefect's own variable, or its newer
+# PREFECT_SERVER_ alias), with the driver Prefect needs; else SQLite in PREFECT_HOME. Only the
+# server (and the check before it) gets the URL, which may hold a password: not the worker,
+# not the runs, not the env file
+DB_URL="${PREFECT_API_DATABASE_CONNECTION_URL:-${PREFECT_SERVER_DATABASE_CONNECTION_URL:-}}"
+unset PREFECT_API_DATABASE_CONNECTION_URL PREFECT_SERVER_DATABASE_CONNECTION_URL
+case "$DB_URL" in
+    postgresql://*|postgres://*) DB_URL="postgresql+asyncpg://${DB_URL#*://}" ;;
+esac
+with_db() {
+    if [ -n "$DB_URL" ]; then PREFECT_API_DATABASE_CONNECTION_URL="$DB_URL" "$@"; else "$@"; fi
+}
+# On SQLite nothing is tuned: Prefect already uses WAL and waits 60 s for a lock (its own
+# PRAGMA busy_timeout, which overrides PREFECT_SERVER_DATABASE_TIMEOUT), and the "database is
+# locked" a busy machine still shows fails at once (the triggers service reads, another commit
+# comes, its write is refused), so no longer wait helps; batching Prefect's event and task-run
+# writes made no measurable difference. PostgreSQL is the remedy (README, "Operating it").
+
 [ -x "$PREFECT" ] || { echo "serve: $PREFECT not found; run 'make install' first" >&2; exit 2; }
 mkdir -p "$RUN_DIR" "$PREFECT_HOME" "$BILLING_OUTBOX" "$BILLING_INBOX"
 cd "$ROOT"
@@ -58,7 +81,8 @@ else
         echo "serve: something already listens on 127.0.0.1:$PREFECT_PORT; choose another port: make serve PREFECT_PORT=4300" >&2
         exit 2
     fi
-    pid=$("${PROCS[@]}" start "$RUN_DIR" server -- \
+    with_db "$PY" "$ROOT/ops/prefect_db.py" || exit 1  # PostgreSQL: reachable, database there
+    pid=$(with_db "${PROCS[@]}" start "$RUN_DIR" server -- \
         "$PREFECT" server start --host 127.0.0.1 --port "$PREFECT_PORT")
     echo "server: started (pid $pid), log $RUN_DIR/server.log"
 fi
