@@ -46,6 +46,7 @@ from . import job, qrbills, state_store
 from .config import Config
 from .sources.base import Extract
 from .errors import CommandError  # noqa: F401 - defined with every error in flows.errors
+from .errors import OutboxUnwritable, from_os_error
 from .outbox import (Delivery, DeliveryError, deliver, manifest_name, remove_staged,
                      sha256_file, stale_staged, write_manifest)
 from .outbox import staged_path as outbox_staged_path
@@ -217,7 +218,8 @@ def prepare_group(runs: list[job.CompanyRun], outbox: Path, store: StateStore,
     try:
         outbox.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise DeliveryError(f"{outbox}: cannot create the outbox folder: {err}") from None
+        raise from_os_error(err, outbox, "cannot create the outbox folder",
+                            OutboxUnwritable) from None
     codes = [r.config.settings.code for r in runs]
     staged: list[Path] = []  # what this call stages; removed unless the commit succeeds
     try:

@@ -35,7 +35,8 @@ from transforms.validate import validate_booking_orders
 
 from . import qrbills
 from .config import Config, ConfigError, Group
-from .outbox import Delivery, DeliveryError, deliver
+from .errors import OutboxUnwritable, from_os_error, os_error_of
+from .outbox import Delivery, deliver
 from .sources import csv_file
 from .sources.base import Extract, SourceError
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
@@ -306,8 +307,12 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
             man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
                 qr_staged, invoices, config.settings, lang)}
     except (OSError, FileCreateError) as err:  # a full disk, a read-only share: not a crash
-        cause = err.args[0] if isinstance(err, FileCreateError) and err.args else err
-        failed = getattr(cause, "strerror", None) or str(cause)
+        cause = os_error_of(err)
+        failed = (from_os_error(cause, staging, f"the workbook {name} cannot be written beside "
+                                "the outbox; nothing was billed", OutboxUnwritable)
+                  if cause is not None else
+                  OutboxUnwritable(f"{staging}: the workbook {name} cannot be written beside "
+                                   f"the outbox: {err}; nothing was billed"))
         del cause  # its traceback holds XlsxWriter's frames
         # XlsxWriter leaves its zip file open when it fails; it is closed (and fails again,
         # to no purpose) when collected below: that second failure is not reported
@@ -317,8 +322,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
             gc.collect()
         finally:
             sys.unraisablehook = hook
-        raise DeliveryError(f"{staging}: the workbook {name} cannot be written beside the "
-                            f"outbox: {failed}; nothing was billed")
+        raise failed
     return Rendered(path, name, man, tables, report.cut_cells, qr_staged)
 
 

@@ -314,7 +314,7 @@ def test_every_parameter_is_described_and_language_is_a_choice():
         assert prop.get("description"), name
     assert {"enum": ["de", "en"], "type": "string"} in props["language"]["anyOf"]
     advanced = schema["definitions"]["Advanced"]["properties"]
-    assert set(advanced) == {"billing_period", "incremental", "partition_rows"}
+    assert set(advanced) == {"billing_period", "incremental", "partition_rows", "if_empty"}
     assert all(p.get("description") for p in advanced.values())
 
 

@@ -440,7 +440,7 @@ def test_a_full_disk_while_rendering_leaves_nothing_and_bills_nothing(draft, sma
     filler = fill(small_disk, 8 * 1024)
     store = open_store(tmp_path / "state.sqlite")
     try:
-        with pytest.raises(DeliveryError, match="No space left on device; nothing was billed"):
+        with pytest.raises(DeliveryError, match="nothing was billed: No space left on device"):
             final_run.run_final(source, sample_config, params, outbox, store)
         assert os.listdir(outbox) == []
         assert run_ids(store) == []
@@ -531,7 +531,7 @@ def test_a_full_disk_ends_the_flow_failed_with_a_message_not_a_traceback(
     state = billing_run(source=source, outbox=str(outbox), state=str(tmp_path / "s.sqlite"),
                         invoice_date=INVOICE_DATE, draft=False, return_state=True)
     assert state.is_failed()
-    assert "No space left on device; nothing was billed" in state.message
+    assert "nothing was billed: No space left on device" in state.message
     out = capfd.readouterr()
     assert "Traceback" not in out.out + out.err
     assert os.listdir(outbox) == []
