@@ -474,8 +474,8 @@ def webhook():
 def runs(stack, webhook, tmp_path_factory) -> Runs:
     """The failure notification (ops/notify_on_failure.py) is installed first. Round 1: a
     manual draft on the sample (invoice date 2026-10-30, outbox in tmp) and the first poll of
-    the inbox, which sees a dropped file. Round 2: a manual run on a source that does not
-    exist, and the second poll, which bills the file."""
+    the inbox, which bills a file dropped ten seconds before. Round 2: a manual run on a source
+    that does not exist, and the second poll, which finds the inbox empty."""
     url, received = webhook
     done = subprocess.run([sys.executable, str(ROOT / "ops" / "notify_on_failure.py"),
                            "webhook", url], env=stack.env, cwd=stack.base,
@@ -488,8 +488,8 @@ def runs(stack, webhook, tmp_path_factory) -> Runs:
         shutil.copyfile(SAMPLE / "booking_orders_en.csv", stack.inbox / "orders.csv")
         past = time.time() - 10  # as if the copy had finished ten seconds ago
         os.utime(stack.inbox / "orders.csv", (past, past))
-    # a file is taken when its size and time are unchanged since the previous poll: the first
-    # poll sees it, the second bills it
+    # a file last changed longer ago than the settle time is taken on the first poll that sees
+    # it (as `watch --once` from cron needs): the first poll bills it, the second finds nothing
     first = [trigger(stack, "billing-run/manual", invoice_date=date, outbox=str(manual_outbox))]
     if HAS_INBOX_FLOW:
         first.append(trigger(stack, "process-inbox/inbox", invoice_date=date))
@@ -557,8 +557,8 @@ def test_file_dropped_into_inbox_is_billed_by_the_inbox_deployment(stack, runs):
     manifest = check_delivery(stack.outbox, entry["workbook"])
     with open(SAMPLE / "booking_orders_en.csv", encoding="utf-8-sig", newline="") as f:
         assert manifest["rows_read"] == sum(1 for _ in csv.reader(f)) - 1
-    assert "inbox-poll" not in artifacts_of(stack, first["id"])  # nothing taken yet
-    assert "inbox-poll" in artifacts_of(stack, second["id"])
+    assert "inbox-poll" in artifacts_of(stack, first["id"])  # the settled file, at once
+    assert "inbox-poll" not in artifacts_of(stack, second["id"])  # nothing left to take
 # --------------------------------------------------------------------------------------------
 # the UI renders the run's artifacts (only where Debian's chromium is installed)
 # --------------------------------------------------------------------------------------------
