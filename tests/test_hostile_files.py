@@ -137,7 +137,9 @@ def test_xlsx_zip_bomb_is_refused_in_seconds_and_small_memory(tmp_path, declared
     assert "xl/worksheets/sheet1.xml" in got["message"]
     assert "BILLING_MAX_XLSX_RATIO" in got["message"]
     assert got["peak_mb"] < 400, got
-    assert got["seconds"] < 20, got
+    # refused in seconds (about 3 s on an idle machine; unbounded, this read ran 7 minutes
+    # into 9 GB): the bound is loose so that a loaded machine does not fail it
+    assert got["seconds"] < 60, got
 
 
 def test_bomb_is_a_valid_xlsx(tmp_path):
