@@ -24,6 +24,8 @@ import datetime as dt
 import os
 import sys
 
+import automations  # ops/automations.py, beside this script
+
 AUTOMATION = "billing run unresponsive"
 HEARTBEAT_SECONDS = 30  # Prefect's minimum; the value of prefect.yaml's job variables
 DEFAULT_CRASH_AFTER_SECONDS = 90
@@ -42,14 +44,7 @@ def crash_after_seconds() -> int:
 
 
 def remove_automation() -> bool:
-    from prefect.automations import Automation
-
-    try:
-        found = Automation.read(name=AUTOMATION)
-    except ValueError:
-        return False
-    found.delete()
-    return True
+    return automations.remove_automation(AUTOMATION)
 
 
 AFTER = {"prefect.flow-run.heartbeat", "prefect.flow-run.Running"}

@@ -19,6 +19,8 @@ from __future__ import annotations
 import datetime as dt
 import sys
 
+import automations  # ops/automations.py, beside this script
+
 BLOCK = "billing-alerts"
 AUTOMATION = "billing run failed"
 FLOWS = ["billing-run", "process-inbox"]
@@ -45,14 +47,7 @@ def make_block(kind: str, args: list[str]):
 
 
 def remove_automation() -> bool:
-    from prefect.automations import Automation
-
-    try:
-        found = Automation.read(name=AUTOMATION)
-    except ValueError:
-        return False
-    found.delete()
-    return True
+    return automations.remove_automation(AUTOMATION)
 
 
 def install(block) -> None:
