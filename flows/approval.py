@@ -30,9 +30,9 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from pydantic import Field, model_validator
 
-from . import job
-from .billing_run import (DEFAULT_CONFIG, DEFAULT_OUTBOX, DEFAULT_SOURCE, Advanced,
-                          _secret_url, billing_run, previous_month_end)
+from . import defaults, job
+from .billing_run import Advanced, billing_run
+from .pipeline import previous_month_end, secret_url
 
 #: how long a draft waits for its decision by default: a long weekend
 DEFAULT_TIMEOUT_SECONDS = 3 * 24 * 3600
@@ -98,8 +98,8 @@ def _run_name() -> str:
 #: named as the billing flow, so the monthly deployment stays ``billing-run/monthly`` and the
 #: failure notification of ops/notify_on_failure.py covers it; its runs are named "… approval"
 @flow(name="billing-run", flow_run_name=_run_name, log_prints=True)
-def billing_with_approval(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
-                          outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
+def billing_with_approval(source: str = defaults.SOURCE, config: str = defaults.CONFIG,
+                          outbox: str = defaults.OUTBOX, invoice_date: dt.date | None = None,
                           cutoff_date: dt.date | None = None, language: str | None = None,
                           state: str | None = None, source_secret: str | None = None,
                           advanced: Advanced = Advanced(),
@@ -142,7 +142,7 @@ def billing_with_approval(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CO
                 "nothing final was issued", draft)
         return {**draft, "approval": "rejected", "comment": decision.comment.strip()}
     now = (None if adv.incremental else
-           job.extract(_secret_url(source_secret) if source_secret else source).checksum)
+           job.extract(secret_url(source_secret) if source_secret else source).checksum)
     if now is not None and _sources(draft) != {now}:
         text = ("the source changed since the draft was billed (sha256 "
                 f"{', '.join(sorted(str(s)[:12] for s in _sources(draft)))} → {now[:12]}): "

@@ -1,6 +1,8 @@
-"""``billing_run``: the main Prefect flow — extract, validate, bill, render, deliver.
+"""``billing_run``: the main Prefect flow — the run pipeline (flows/pipeline.py) with its stages
+as Prefect tasks.
 
-Each stage is a task, so the Prefect UI shows where a run spent its time and where it stopped.
+The flow is a thin wrapper: it turns its parameters into a :class:`~flows.pipeline.Request`
+and runs :func:`flows.pipeline.run` with the :class:`Tasks` executor. Each stage is a task, so the Prefect UI shows where a run spent its time and where it stopped.
 Validation problems in some rows are not a failure (they are on the Rejected sheet); an
 unusable source or configuration fails the run before anything is delivered. Tasks keep no
 result cache: billing data must never be answered from a stale cache.
@@ -9,15 +11,11 @@ result cache: billing data must never be answered from a stale cache.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 from pathlib import Path
 from typing import Literal
 
-import dataclasses
-import functools
-import json
-
-import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
@@ -25,25 +23,10 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.problems import Reason
-from transforms.reconcile import column_label, row_buckets
-
-from transforms.pipeline import bill_partition
-
-from . import errors, final_run, job, state_store, task_runners
-from .config import load_group
+from . import defaults, errors, job, pipeline, task_runners
 from .errors import TransientError
-from .incremental import window as incremental_window
-from .sources.openolat_db import refuse_password
-from .state_store import open_store
-
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = str(ROOT / "sample_data" / "booking_orders.csv")
-DEFAULT_CONFIG = str(ROOT / "sample_data")
-DEFAULT_OUTBOX = "out/outbox"
-
-#: the rejected rows logged one by one; the rest are counted (all are on the Rejected sheet)
-LOGGED_PROBLEMS = 100
+from .pipeline import previous_month_end
+from .summary import log_outcome
 
 
 def _stage(fn):
@@ -53,13 +36,7 @@ def _stage(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         errors.quiet_known_errors()
-        try:
-            return fn(*args, **kwargs)
-        except Exception as err:  # noqa: BLE001 - classified, or raised as it is
-            known = errors.classify(err)
-            if known is None or known is err:
-                raise
-            raise known from None
+        return pipeline.classified(fn, *args, **kwargs)
     return wrapper
 
 
@@ -108,10 +85,7 @@ def _extract_name() -> str:
 @_stage
 def extract_task(source: str, since: dt.datetime | None = None, secret: str | None = None,
                  recheck: tuple = (), recheck_statuses: tuple = ()):
-    """``secret`` names a Prefect Secret block holding the database URL; it is read here, so
-    the URL with its password is never a parameter Prefect stores."""
-    ex = job.extract(_secret_url(secret) if secret else source, since=since, recheck=recheck,
-                     recheck_statuses=recheck_statuses)
+    ex = pipeline.extract(source, since, secret, recheck, recheck_statuses)
     get_run_logger().info("read %d rows from %s (sha256 %s)", ex.rows, ex.name, ex.checksum[:12])
     for note in ex.notes:
         get_run_logger().info("%s", note)
@@ -121,7 +95,7 @@ def extract_task(source: str, since: dt.datetime | None = None, secret: str | No
 @task(name="validate", task_run_name="validate", cache_policy=NONE)
 @_stage
 def validate_task(ex, price_format="detect"):
-    valid, problems = job.validate(ex, price_format)
+    valid, problems = pipeline.validate(ex, price_format)
     get_run_logger().info("%d rows valid, %d problems in %d rows", len(valid), len(problems),
                           problems[["source", "source_row"]].drop_duplicates().shape[0])
     return valid, problems
@@ -143,27 +117,15 @@ def bill_partition_task(orders, ctx, key):
     def log(t):
         logger.info("step %-22s %7.3f s  %d lines", t.step, t.seconds, t.lines)
 
-    billing, _ = bill_partition(orders, ctx, log)
-    return billing
-
-
-def _map_parts(parts: list[tuple]):
-    futures = bill_partition_task.map([o for o, _, _ in parts], [c for _, c, _ in parts],
-                                      [k for _, _, k in parts])
-    return [f.result() for f in futures]
+    return pipeline.bill_part(orders, ctx, key, log)
 
 
 @task(name="render", task_run_name="render", cache_policy=NONE)
 @_stage
-def render_task(billing, ex, config, params, rid, outbox, staged=None):
-    try:
-        rendered = job.render(billing, ex, config, params, rid, outbox, staged=staged)
-    except Exception as err:  # noqa: BLE001 - the writer's OS errors name no file: the outbox
-        os_err = errors.os_error_of(err)
-        if os_err is None:
-            raise
-        raise errors.from_os_error(os_err, os_err.filename or outbox,
-                                   "cannot write the workbook") from None
+def render_task(billing, ex, config, params, rid, outbox, staged=None,
+                max_rows=job.EXCEL_MAX_ROWS, max_text=job.EXCEL_MAX_TEXT):
+    rendered = pipeline.render(billing, ex, config, params, rid, outbox, staged, max_rows,
+                               max_text)
     get_run_logger().info("rendered %s: sheets %s", rendered.name, ", ".join(
         rendered.manifest["sheets"]))
     for warning in rendered.manifest.get("warnings", ()):
@@ -173,22 +135,44 @@ def render_task(billing, ex, config, params, rid, outbox, staged=None):
 
 @task(name="deliver", task_run_name="deliver", cache_policy=NONE)
 @_stage
-def deliver_task(prepared, outbox: str, store):
-    result = final_run.complete(prepared, Path(outbox), store)
+def deliver_task(prepared, outbox, store, crash_test=None):
+    result = pipeline.deliver(prepared, Path(outbox), store, crash_test or (lambda _: None))
     get_run_logger().info("%s %s", "already delivered:" if result.already_delivered
                           else "delivered:", result.delivery.workbook if result.delivery
                           else prepared.run_id)
     return result
 
 
-def previous_month_end(today: dt.date) -> dt.date:
-    """Last day of the month before ``today``'s."""
-    return today.replace(day=1) - dt.timedelta(days=1)
+class Tasks:
+    """The pipeline's executor in a flow run: extract, validate, render and deliver each a
+    task, the partitions a mapped task (on the flow's task runner: threads or Dask), the
+    extract retried by the error's kind (``BILLING_RETRY_DELAYS``, read when the run
+    starts); plan and the lock step run in the flow itself. Publishes each workbook's totals
+    and reconciliation as artifacts."""
 
+    def __init__(self):
+        delays = retry_delays()
+        self.tasks = {
+            pipeline.extract: extract_task.with_options(retries=len(delays),
+                                                        retry_delay_seconds=delays or 0),
+            pipeline.validate: validate_task, pipeline.render: render_task,
+            pipeline.deliver: deliver_task}
 
-def default_state(outbox: str) -> str:
-    """The state store's default: a SQLite file beside the outbox folder."""
-    return str(Path(outbox).resolve().parent / "billing-state.sqlite")
+    def call(self, stage, *args, **kwargs):
+        as_task = self.tasks.get(stage)
+        if as_task is None:
+            return pipeline.classified(stage, *args, **kwargs)
+        return as_task(*args, **kwargs)
+
+    def map(self, stage, calls):
+        if stage is not pipeline.bill_part:
+            return [self.call(stage, *c) for c in calls]
+        futures = bill_partition_task.map([c[0] for c in calls], [c[1] for c in calls],
+                                          [c[2] for c in calls])
+        return [f.result() for f in futures]
+
+    def publish(self, summary, rendered, company):
+        _publish(summary, rendered, company)
 
 
 def _run_name() -> str:
@@ -228,58 +212,6 @@ def _publish(result_summary: dict, rendered, company: str) -> None:
                              description=f"Reconciliation of {rendered.name}")
 
 
-def problem_line(p: dict) -> str:
-    """One rejected row as a compiler prints an error: ``file:row column: [booking] problem
-    (value)`` — the same line in the terminal and in the run log."""
-    where = p["source"] + (f":{p['row']}" if p["row"] else "")
-    col = f" {p['column']}" if p["column"] else ""
-    val = f" ({p['value']!r})" if p["value"] else ""
-    bn = f" [{p['booking_number']}]" if p["booking_number"] else ""
-    return f"{where}{col}:{bn} {p['problem']}{val}"
-
-
-def summary_line(s: dict) -> str:
-    """rows read = billed + rejected + not billable + already billed, invoices and totals."""
-    text = (f"rows read {s['rows_read']} = billed {s['rows_billed']} + rejected "
-            f"{s['rows_rejected']} + not billable {s['rows_not_billable']} + already billed "
-            f"{s['rows_already_billed']}; {s.get('invoices', 0)} invoices")
-    for cur, t in (s.get("totals") or {}).items():
-        text += (f"; {cur} net {t['net_amount']} tax {t['tax_amount']} "
-                 f"total {t['invoice_amount']}")
-    return text
-
-
-def log_outcome(summary: dict, logger, limit: int | None = None) -> None:
-    """One line per rejected row (the first ``limit``, default :data:`LOGGED_PROBLEMS`, then
-    how many more), one summary line."""
-    limit = LOGGED_PROBLEMS if limit is None else limit
-    rejected = [p for p in summary["problems"] if p["bucket"] == "rejected"]
-    for p in rejected[:limit]:
-        logger.warning("%s", problem_line(p))
-    if len(rejected) > limit:
-        logger.warning("… and %d more rejected rows (all are on the Rejected sheet)",
-                       len(rejected) - limit)
-    company = summary.get("financial_company")
-    logger.info("%s%s", f"company {company}: " if company else "", summary_line(summary))
-
-
-def _problem_records(problems, language: str) -> list[dict]:
-    out = []
-    for r in problems.itertuples(index=False):
-        reason = Reason[r.reason]
-        out.append({"source": r.source, "row": None if pd.isna(r.source_row) else int(r.source_row),
-                    "booking_number": _text(r.booking_number),
-                    "column": column_label(_text(r.column), language),
-                    "bucket": reason.bucket, "reason": reason.name,
-                    "problem": reason.text(language, _text(r.detail) or ""),
-                    "value": None if r.value is None or pd.isna(r.value) else str(r.value)})
-    return out
-
-
-def _text(v):
-    return v if isinstance(v, str) else None
-
-
 class Advanced(BaseModel):
     """Settings an operator rarely changes: the schedules and the command line set them."""
 
@@ -300,28 +232,10 @@ class Advanced(BaseModel):
                                "delivers no workbook; its summary says so under 'nothing'")
 
 
-def _secret_url(name: str) -> str:
-    """The database URL held by the Prefect Secret block ``name`` (it may carry the
-    password: it is read here, in the run, and never stored or shown)."""
-    from prefect.blocks.system import Secret
-    try:
-        value = Secret.load(name).get()
-    except ValueError as err:
-        raise errors.ConfigurationError(f"Prefect Secret block {name!r}: {err} (create it with "
-                                        "prefect block create secret, or in the UI under "
-                                        "Blocks)") from None
-    if isinstance(value, dict):
-        value = value.get("url", "")
-    if not isinstance(value, str) or "://" not in value:
-        raise errors.ConfigurationError(f"Prefect Secret block {name!r}: expected a database "
-                                        "URL, e.g. postgresql+psycopg://billing:…@db/openolat")
-    return value
-
-
 @flow(name="billing-run", flow_run_name=_run_name, log_prints=True,
-      task_runner=task_runners.from_environment())
-def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
-                outbox: str = DEFAULT_OUTBOX, invoice_date: dt.date | None = None,
+      task_runner=task_runners.AtRunStart())
+def billing_run(source: str = defaults.SOURCE, config: str = defaults.CONFIG,
+                outbox: str = defaults.OUTBOX, invoice_date: dt.date | None = None,
                 cutoff_date: dt.date | None = None, language: Literal["de", "en"] | None = None,
                 draft: bool = True, state: str | None = None, source_secret: str | None = None,
                 advanced: Advanced = Advanced()) -> dict:
@@ -364,82 +278,18 @@ def billing_run(source: str = DEFAULT_SOURCE, config: str = DEFAULT_CONFIG,
     logger = get_run_logger()
     adv = advanced if isinstance(advanced, Advanced) else Advanced.model_validate(advanced)
     try:
-        refuse_password(source, "source")
-        refuse_password(state, "state")
-        job.check_validation_enabled()
-        if invoice_date is None and adv.billing_period == "previous_month":
-            invoice_date = previous_month_end(dt.date.today())
-        group = load_group(config)
-        store = open_store(state or default_state(outbox))
-        since, recheck, statuses = None, (), ()
-        if adv.incremental and (source_secret or job.source_kind(source) == "database"):
-            shown = job.public_location(_secret_url(source_secret) if source_secret else source)
-            since, recheck, statuses = incremental_window(
-                store, [m.config.settings.code for m in group.members], shown)
-        delays = retry_delays()
-        extract = extract_task.with_options(retries=len(delays), retry_delay_seconds=delays
-                                            or 0)
-        ex = extract(source, since, source_secret, recheck, statuses)
-        valid, problems = validate_task(
-            ex, job.price_format(ex, [m.config for m in group.members]))
-        runs = [dataclasses.replace(r, if_empty=adv.if_empty) for r in job.company_runs(
-            ex, valid, problems, group, lambda c: job.default_params(
-                invoice_date, cutoff_date, language, c, draft=draft))]
-        del ex, valid, problems  # the runs hold what billing needs; the text is let go
-        prepared = final_run.prepare_group(
-            runs, Path(outbox), store,
-            bill_many=functools.partial(job.bill_many, partition_rows=adv.partition_rows,
-                                        map_parts=_map_parts),
-            render_fn=render_task)
-        results = [deliver_task(p, outbox, store) for p in prepared]
-        summaries = [summarise(r, store, run.params, run.config.settings.code)
-                     for r, run in zip(results, runs)]
+        done = pipeline.run(pipeline.Request(
+            source=source, config=config, outbox=outbox, invoice_date=invoice_date,
+            cutoff_date=cutoff_date, language=language, draft=draft, state=state,
+            source_secret=source_secret, incremental=adv.incremental,
+            partition_rows=adv.partition_rows, if_empty=adv.if_empty,
+            billing_period=adv.billing_period), Tasks())
     except Exception as err:  # noqa: BLE001 - classified; a bug is raised as it is
         known = errors.classify(err)
         if known is None:
             raise
         logger.error("%s — nothing was delivered", known)
         return Failed(message=str(known), data=known)
-    for s in summaries:
+    for s in done.summaries:
         log_outcome(s, logger)
-    return summaries[0] if group.single else group_summary(group.name, summaries)
-
-
-def group_summary(name: str, companies: list[dict]) -> dict:
-    """A group run: each company's summary, and the row counts of the whole source."""
-    keys = ("rows_read", "rows_billed", "rows_rejected", "rows_not_billable",
-            "rows_already_billed", "invoices", "credit_notes", "lines")
-    return {"group": name, "companies": companies,
-            **{k: sum(c.get(k, 0) for c in companies) for k in keys},
-            "problems": [p for c in companies for p in c["problems"]],
-            "workbooks": [c["workbook"] for c in companies]}
-
-
-def summarise(result, store, params, company: str = "") -> dict:
-    """The run's summary for the CLI and the UI (publishes the artifacts)."""
-    if result.nothing:
-        counts = row_buckets(result.billing.problems)["bucket"].value_counts()
-        return {"run": result.run_id, "nothing": result.nothing, "workbook": None,
-                "already_delivered": False, "problems": [],
-                "rows_read": int(counts.sum()), "rows_billed": 0,
-                "rows_rejected": int(counts.get("rejected", 0)),
-                "rows_not_billable": int(counts.get("not_billable", 0)),
-                "rows_already_billed": int(counts.get("already_billed", 0)),
-                "invoices": 0, "credit_notes": 0, "lines": 0}
-    if result.already_delivered:
-        with store.connect() as conn:
-            rec = state_store.run_record(conn, result.run_id)
-        meta = json.loads(rec["parameters"]) if rec else {}
-        summary = {**meta.get("manifest", {}), "problems": [], "already_delivered": True,
-                   "workbook": str(Path(meta.get("outbox", ".")) / (rec or {}).get("workbook", "")),
-                   "run_status": rec["status"] if rec else None, "financial_company": company}
-        return summary
-    rendered = result.rendered
-    summary = {**rendered.manifest, "workbook": str(result.delivery.workbook),
-               "manifest": str(result.delivery.manifest),
-               "already_delivered": result.delivery.already_there,
-               "recovered": result.recovered}
-    _publish(summary, rendered, company)
-    summary["financial_company"] = company
-    summary["problems"] = _problem_records(result.billing.problems, params.language)
-    return summary
+    return done.summary

@@ -13,9 +13,7 @@ import json
 import os
 import signal
 import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
+from . import defaults
 
 EXIT_CODES = """\
 exit codes (every command):
@@ -68,10 +66,12 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser(
         "run", help="bill booking orders and deliver one workbook into the outbox",
         description="Bill the booking orders of one source and deliver the workbook (with a "
-                    ".manifest.json) into the outbox. Runs the Prefect flow 'billing-run' "
-                    "locally; no Prefect server needs to be started.")
-    run.add_argument("--source", type=_location,
-                     default=str(ROOT / "sample_data" / "booking_orders.csv"),
+                    ".manifest.json) into the outbox. With PREFECT_API_URL set (e.g. after "
+                    "`. out/prefect/env`) it runs as the Prefect flow 'billing-run' on that "
+                    "server and shows in its UI; without, the same pipeline runs in this "
+                    "process, no Prefect server involved (--task-runner, --dask-address and "
+                    "--workers run the flow with a temporary Prefect server).")
+    run.add_argument("--source", type=_location, default=defaults.SOURCE,
                      help="booking orders: a CSV in the columns of OpenOlat's export (German or "
                           "English headers, ',' or ';' separated, UTF-8), OpenOlat's own Excel "
                           "export (.xlsx), or OpenOlat's database as a URL "
@@ -81,12 +81,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--source-secret", default=None, metavar="NAME",
                      help="read the database URL (password included) from this Prefect "
                           "Secret block instead of --source")
-    run.add_argument("--config", default=str(ROOT / "sample_data"),
+    run.add_argument("--config", default=defaults.CONFIG,
                      help="folder with company.toml and the reference tables (tax_codes.csv, "
                           "tax_rules.csv, exchange_rates.csv, payment_terms.csv, customers.csv), "
                           "or a group.toml of several companies: one workbook each "
                           "(default: sample_data/)")
-    run.add_argument("--outbox", default="out/outbox",
+    run.add_argument("--outbox", default=defaults.OUTBOX,
                      help="folder the invoicing system reads; created if missing "
                           "(default: out/outbox)")
     run.add_argument("--invoice-date", type=_date, default=None, metavar="YYYY-MM-DD",
@@ -111,12 +111,15 @@ def parser() -> argparse.ArgumentParser:
                           "billed (an OpenOlat edit may leave its lastmodified as it was)")
     run.add_argument("--task-runner", choices=("threads", "dask"), default=None,
                      help="where the partitions are billed: threads of this process, or a "
-                          "local Dask cluster (default: threads, or BILLING_TASK_RUNNER)")
+                          "local Dask cluster (default: threads, or BILLING_TASK_RUNNER); runs "
+                          "the Prefect flow")
     run.add_argument("--dask-address", default=None, metavar="tcp://HOST:PORT",
                      help="bill the partitions on this existing Dask cluster (implies "
-                          "--task-runner dask; its workers need billing-export installed)")
+                          "--task-runner dask; its workers need billing-export installed); "
+                          "runs the Prefect flow")
     run.add_argument("--workers", type=_positive, default=None, metavar="N",
-                     help="threads, or local Dask workers (default: one per CPU)")
+                     help="threads, or local Dask workers (default: one per CPU); runs the "
+                          "Prefect flow")
     run.add_argument("--partition-rows", type=_positive, default=None, metavar="N",
                      help="bill a company with more orders than this in hash partitions of "
                           "its invoice-to parties (default: 250000); the workbook is the same")
@@ -207,12 +210,12 @@ def _state_commands(sub) -> None:
                         help="also issue a new invoice for its booking orders")
     credit.add_argument("--invoice-date", type=_date, default=None, metavar="YYYY-MM-DD",
                         help="date of the credit note (default: today)")
-    credit.add_argument("--config", default=str(ROOT / "sample_data"),
+    credit.add_argument("--config", default=defaults.CONFIG,
                         help="configuration folder, or a group.toml with --company "
                              "(default: sample_data/)")
     credit.add_argument("--company", default=None, metavar="CODE",
                         help="the financial company of the invoice, when --config is a group")
-    credit.add_argument("--outbox", default="out/outbox", help="outbox folder")
+    credit.add_argument("--outbox", default=defaults.OUTBOX, help="outbox folder")
     credit.add_argument("--language", choices=("de", "en"), default=None,
                         help="workbook language (default: the company's)")
     _state_option(credit)
@@ -239,22 +242,23 @@ def _state_commands(sub) -> None:
     _state_option(runs)
 
 
-def _open_state(args, outbox: str = "out/outbox"):
+def _open_state(args, outbox: str = defaults.OUTBOX):
     from .state_store import open_store
-    return open_store(args.state or str(Path(outbox).resolve().parent / "billing-state.sqlite"))
+    return open_store(args.state or defaults.state_location(outbox))
 
 
 def _state_main(args) -> int:
-    """credit, redate, discard and runs; an error goes up to :func:`main`, which reports it."""
-    from . import commands, final_run, job, state_store
-
+    """credit, redate, discard and runs; an error goes up to :func:`main`, which reports it.
+    ``runs`` imports only the state store: it answers at once."""
     if args.command == "runs":
+        from . import state_store
         store = _open_state(args)
         with store.connect() as conn:
             for r in state_store.runs(conn):
                 print(f"{r['run_id']}  {r['mode']:5}  {r['status']:9}  {r['invoice_date']}  "
                       f"{r['workbook'] or ''}")
         return 0
+    from . import commands, pipeline
     if args.command == "discard":
         moved = commands.discard(_open_state(args), args.run)
         print(f"discarded draft {args.run.upper()}" + "".join(f"\n  moved to {m}"
@@ -267,11 +271,10 @@ def _state_main(args) -> int:
         return 0
     if args.command == "credit":
         config = _company_config(args.config, args.company)
-        params = job.default_params(args.invoice_date, None, args.language, config,
-                                    draft=False)
-        result = final_run.credit_on_demand(args.invoice, args.reinvoice, config, params,
-                                            Path(args.outbox),
-                                            _open_state(args, args.outbox))
+        result = pipeline.run(pipeline.Request(
+            config=config, outbox=args.outbox, invoice_date=args.invoice_date,
+            language=args.language, draft=False, state=_open_state(args, args.outbox),
+            credit=pipeline.Credit(args.invoice, args.reinvoice))).result
         if result.already_delivered:
             print(f"already delivered (run {result.run_id})")
             return 0
@@ -326,7 +329,7 @@ def _environment(quiet: bool) -> None:
 
 
 def _print_summary(s: dict, out) -> None:
-    from .billing_run import problem_line
+    from .summary import problem_line
     if "companies" in s:  # a group: each company's workbook, then the whole source
         for company in s["companies"]:
             _print_summary(company, out)
@@ -394,6 +397,33 @@ def _main(args) -> int:
         _environment(True)
         return _state_main(args)
     _environment(args.quiet)
+    if os.environ.get("PREFECT_API_URL") or args.task_runner or args.dask_address \
+            or args.workers:
+        summary = _run_flow(args)
+    else:
+        summary = _run_here(args)
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        _print_summary(summary, sys.stdout)
+    return 1 if args.strict and summary["rows_rejected"] else 0
+
+
+def _run_here(args) -> dict:
+    """The pipeline in this process: no Prefect imported, no server started."""
+    from . import pipeline
+    from .job import DEFAULT_PARTITION_ROWS
+    return pipeline.run(pipeline.Request(
+        source=args.source, config=args.config, outbox=args.outbox,
+        invoice_date=args.invoice_date, cutoff_date=args.cutoff_date, language=args.language,
+        draft=not args.final, state=args.state, source_secret=args.source_secret,
+        incremental=args.incremental,
+        partition_rows=args.partition_rows or DEFAULT_PARTITION_ROWS)).summary
+
+
+def _run_flow(args) -> dict:
+    """The Prefect flow ``billing-run`` (the same pipeline, its stages as tasks): on the
+    server of PREFECT_API_URL, or a temporary one for a Dask task runner."""
     from .billing_run import Advanced, billing_run
     from .job import DEFAULT_PARTITION_ROWS
     from .task_runners import task_runner
@@ -410,12 +440,7 @@ def _main(args) -> int:
                  return_state=True)
     if not state.is_completed():
         raise _failure(state)
-    summary = state.result()
-    if args.json:
-        print(json.dumps(summary, indent=2, ensure_ascii=False))
-    else:
-        _print_summary(summary, sys.stdout)
-    return 1 if args.strict and summary["rows_rejected"] else 0
+    return state.result()
 
 
 def _failure(state) -> Exception:

@@ -2,18 +2,18 @@
 
 A draft is only a proposal: nothing in it is recorded as billed, so it can be dropped or made
 again for another invoice date (every amount then follows that date's exchange and tax rates).
-Final invoices are corrected with a credit note instead (``final_run.credit_on_demand``).
+Final invoices are corrected with a credit note instead (``pipeline.Credit``). A re-dated draft
+is a run of the pipeline (flows/pipeline.py) like any other.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import json
 import os
 from pathlib import Path
 
-from . import final_run, job, qrbills, state_store
+from . import final_run, pipeline, qrbills, state_store
 from .config import load_config, load_group
 from .final_run import CommandError
 from .outbox import manifest_name
@@ -58,8 +58,8 @@ def discard(store: StateStore, run_id: str) -> list[Path]:
 def redate(store: StateStore, run_id: str, invoice_date: dt.date,
            source: str | None = None) -> final_run.FinalResult:
     """Make the draft again for ``invoice_date`` from the same source and settings, then
-    discard the old one; refused (the draft kept) when nothing is left to bill. A database source is given again with ``source`` (its password is
-    not stored)."""
+    discard the old one; refused (the draft kept) when nothing is left to bill. A database
+    source is given again with ``source`` (its password is not stored)."""
     rec = _draft(store, run_id)
     meta = json.loads(rec["parameters"])
     location = source or meta["location"]
@@ -70,22 +70,16 @@ def redate(store: StateStore, run_id: str, invoice_date: dt.date,
     old_date = dt.date.fromisoformat(meta["invoice_date"])
     # a cutoff that followed the invoice date follows the new one; an explicit one stays
     new_cutoff = invoice_date if cutoff == old_date else cutoff
-    params = job.default_params(invoice_date, new_cutoff, meta["language"], config, draft=True)
     if invoice_date == old_date:
         raise CommandError(f"draft {run_id} is already dated {invoice_date}")
+    # a group's draft: only this company's rows of the source, as the group run billed them
+    request = pipeline.Request(
+        source=location, config=group or config, outbox=meta["outbox"],
+        invoice_date=invoice_date, cutoff_date=new_cutoff, language=meta["language"],
+        draft=True, state=store, if_empty="refuse",
+        company=rec["financial_company"] if group else None)
     try:
-        if group is None:
-            result = final_run.run_final(location, config, params, Path(meta["outbox"]), store,
-                                         if_empty="refuse")
-        else:  # only this company's rows of the source, as the group run billed them
-            job.check_validation_enabled()
-            ex = job.extract(location)
-            valid, problems = job.validate(
-                ex, job.price_format(ex, [m.config for m in group.members]))
-            run = next(r for r in job.company_runs(ex, valid, problems, group, lambda c: params)
-                       if r.config.settings.code == rec["financial_company"])
-            result = final_run.run_company(dataclasses.replace(run, if_empty="refuse"),
-                                           Path(meta["outbox"]), store)
+        result = pipeline.run(request).result
     except final_run.NothingToBill as err:
         # its orders were billed finally since: an empty workbook would replace a draft that
         # still shows what was proposed, so the draft stays as it is

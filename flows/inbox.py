@@ -465,11 +465,14 @@ def observe(inbox: Path, now: float | None = None,
 # -- billing without Prefect ---------------------------------------------------------------------
 
 def local_biller(config, outbox: Path, language: str | None = None, store=None) -> Bill:
-    """Bill without Prefect (tests); ``config`` is a folder or a loaded ``Config``. With a
-    state ``store`` as the flow bills (``final_run``, orders billed already are not billed
-    again), else with ``flows.job.run_local``. A bad configuration fails the poll, not the
-    files: they wait in the inbox until it is fixed."""
-    from . import final_run, job
+    """Bill without Prefect (tests); ``config`` is a folder or a loaded ``Config``. Each file
+    is a run of the pipeline (flows.pipeline) against the state ``store`` (orders billed
+    already are not billed again), or without one against a temporary store of its own. A
+    bad configuration fails the poll, not the files: they wait in the inbox until it is
+    fixed."""
+    import tempfile
+
+    from . import job, pipeline
     from .config import Config, load_config
     try:
         job.check_validation_enabled()
@@ -478,16 +481,23 @@ def local_biller(config, outbox: Path, language: str | None = None, store=None) 
         raise InboxError(str(err)) from None
 
     def bill(path: Path, invoice_date: dt.date) -> str:
-        params = job.default_params(invoice_date, None, language, cfg)
-        try:
+        with tempfile.TemporaryDirectory() as tmp:
+            request = pipeline.Request(
+                source=str(path), config=cfg, outbox=outbox, invoice_date=invoice_date,
+                language=language, if_empty="skip" if store is not None else "deliver",
+                state=store if store is not None else str(Path(tmp) / "state.sqlite"))
+            try:
+                done = pipeline.run(request)
+            except BillingError as err:
+                raise FileFailed(str(err)) from None
             if store is None:
-                return str(job.run_local(str(path), cfg, params, outbox).delivery.workbook)
-            result = final_run.run_final(str(path), cfg, params, outbox, store, if_empty="skip")
-        except BillingError as err:
-            raise FileFailed(str(err)) from None
+                done.store.engine.dispose()
+            result = done.result
         if result.nothing:
             raise AllBilled(f"{path.name}: {result.nothing}")
-        return str(outbox / job.file_name(cfg, params, result.run_id))
+        if result.delivery is not None:
+            return str(result.delivery.workbook)
+        return str(outbox / job.file_name(cfg, pipeline.params(request, cfg), result.run_id))
 
     return bill
 

@@ -27,8 +27,8 @@ from schemas.settings import RunParameters
 from schemas.workbook import label_values, workbook_sheets
 from transforms.billing import Billing, Context
 from transforms.parse import parse_booking_orders
-from transforms.partition import hash_partitions, split_companies
-from transforms.pipeline import bill, bill_partition, finish, output_tables
+from transforms.partition import split_companies
+from transforms.pipeline import bill, output_tables  # noqa: F401 - bill: the stages' own
 from transforms.reconcile import (address_parties, billed_rows, currency_totals,
                                   reconciliation, row_buckets, warnings)
 from transforms.validate import validate_booking_orders
@@ -41,13 +41,15 @@ from .sources import csv_file
 from .sources.base import Extract, SourceError
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
 
-try:
-    # Arrow's allocator for every column of a run (pandas' text columns live in Arrow). With
-    # pyarrow's default, mimalloc, 100k orders took 3.8 s and 760 MB; with jemalloc 3.2 s and
-    # 680 MB, most of the difference in rendering (benchmarks/run.py).
-    pa.set_memory_pool(pa.jemalloc_memory_pool())
-except NotImplementedError:  # a pyarrow build without jemalloc (Windows): keep the default
-    pass
+def use_jemalloc() -> None:
+    """Arrow's allocator for every column of a run (pandas' text columns live in Arrow): set
+    for the process when a run is planned (flows.pipeline.plan), not when this module is
+    imported. With pyarrow's default, mimalloc, 100k orders took 3.8 s and 760 MB; with
+    jemalloc 3.2 s and 680 MB, most of the difference in rendering (benchmarks/run.py)."""
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+    except NotImplementedError:  # a pyarrow build without jemalloc (Windows): keep the default
+        pass
 
 
 def check_validation_enabled() -> None:
@@ -147,7 +149,7 @@ class CompanyRun:
     config: Config
     params: RunParameters
     rid: str
-    select: Callable | None = None  # replaces the lifecycle split (credit on demand)
+    credit: object | None = None  # a credit on demand (flows.pipeline.Credit): no split
     group: str | None = None  # the group.toml this company was billed from, if any
     #: a draft with no invoice and no credit note: "deliver" it (an empty workbook), "refuse"
     #: (NothingToBill: re-dating), or "skip" it when every row read was billed already (inbox)
@@ -184,27 +186,6 @@ def company_runs(ex: Extract, valid: pd.DataFrame, problems: pd.DataFrame, group
 
 #: a company above this many orders is billed in hash partitions of its invoice-to parties
 DEFAULT_PARTITION_ROWS = 250_000
-
-#: bills partitions: [(orders, context, (company, bucket))] -> [Billing], in the same order
-MapParts = Callable[[list[tuple]], list[Billing]]
-
-
-def bill_in_process(parts: list[tuple]) -> list[Billing]:
-    return [bill_partition(orders, ctx)[0] for orders, ctx, _ in parts]
-
-
-def bill_many(jobs: list[tuple], partition_rows: int = DEFAULT_PARTITION_ROWS,
-              map_parts: MapParts = bill_in_process) -> list[Billing]:
-    """Bill several companies' orders ``[(orders, problems, context)]``: each company's orders
-    in hash partitions, all partitions through ``map_parts`` (the flow maps them as Prefect
-    tasks, on a Dask cluster if asked), then per company the merge and the numbering."""
-    parts = [(i, p) for i, (orders, _, ctx) in enumerate(jobs)
-             for p in hash_partitions(ctx.settings.code, orders, ctx.tables.get("customers"),
-                                      partition_rows)]
-    billed = map_parts([(p.orders, jobs[i][2], p.key) for i, p in parts])
-    return [finish(problems, [b for (j, _), b in zip(parts, billed) if j == i], ctx)[0]
-            for i, (_, problems, ctx) in enumerate(jobs)]
-
 
 @dataclass
 class Rendered:
@@ -378,30 +359,3 @@ def default_params(invoice_date: dt.date | None, cutoff: dt.date | None, languag
     inv = invoice_date or dt.date.today()
     return RunParameters(invoice_date=inv, cutoff_date=cutoff or inv,
                          language=language or config.settings.language, draft=draft)
-
-
-@dataclass
-class RunResult:
-    """What a run did: the delivery, its tables and counts, and every problem row."""
-    delivery: Delivery
-    rendered: Rendered
-    billing: Billing
-    run_id: str
-    rows_read: int
-    source: str
-
-
-def run_local(source: str, config: Config, params: RunParameters, outbox: Path,
-              progress=None, max_rows: int = EXCEL_MAX_ROWS,
-              max_text: int = EXCEL_MAX_TEXT) -> RunResult:
-    """All stages in one process without Prefect (tests, benchmarks); the flow runs the same
-    functions as tasks."""
-    check_validation_enabled()
-    ex = extract(source)
-    valid, problems = validate(ex, price_format(ex, [config]))
-    ex = facts(ex)
-    rid = run_id(ex, config, params)
-    billing, _ = bill(valid, problems, context(config, params, rid), progress)
-    rendered = render(billing, ex, config, params, rid, outbox, max_rows, max_text)
-    delivery = deliver_rendered(rendered, outbox)
-    return RunResult(delivery, rendered, billing, rid, ex.rows, ex.name)

@@ -18,7 +18,8 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
 
 from . import errors, job
-from .billing_run import DEFAULT_CONFIG, DEFAULT_OUTBOX, billing_run
+from . import defaults
+from .billing_run import billing_run
 from .config import load_group
 from .inbox import SETTLE_SECONDS, AllBilled, Bill, FileFailed, InboxError, Taken, poll
 
@@ -74,7 +75,7 @@ def _markdown(inbox: str, taken: list[Taken]) -> str:
 
 
 @flow(name="process-inbox", flow_run_name="process-inbox {inbox}", log_prints=True)
-def process_inbox(inbox: str, outbox: str = DEFAULT_OUTBOX, config: str = DEFAULT_CONFIG,
+def process_inbox(inbox: str, outbox: str = defaults.OUTBOX, config: str = defaults.CONFIG,
                   invoice_date: dt.date | None = None, language: str | None = None,
                   state: str | None = None,
                   settle_seconds: float = SETTLE_SECONDS) -> list[dict]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from .errors import InputError
 
@@ -49,3 +49,38 @@ def from_environment():
     """The task runner of deployed runs: ``BILLING_TASK_RUNNER`` / ``BILLING_DASK_ADDRESS``."""
     return task_runner(os.environ.get("BILLING_TASK_RUNNER") or None,
                        os.environ.get("BILLING_DASK_ADDRESS") or None)
+
+
+class AtRunStart(TaskRunner):
+    """The flow's task runner, chosen when a run starts (:func:`from_environment`), not when
+    the flow's module is imported: a worker's environment, or a variable set after import,
+    decides for the run it starts."""
+
+    def __init__(self):
+        super().__init__()
+        self._inner = None
+
+    @property
+    def name(self) -> str:
+        return "at-run-start"
+
+    def duplicate(self):
+        return type(self)()
+
+    def __enter__(self):
+        self._inner = from_environment()
+        self._inner.__enter__()
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        try:
+            self._inner.__exit__(*exc)
+        finally:
+            self._inner = None
+            super().__exit__(*exc)
+
+    def submit(self, task, parameters, wait_for=None, dependencies=None):
+        return self._inner.submit(task, parameters, wait_for, dependencies)
+
+    def map(self, task, parameters, wait_for=None):
+        return self._inner.map(task, parameters, wait_for)

@@ -70,17 +70,11 @@ def bill_case(case: str, work: Path) -> dict[str, str]:
     source, config, final = CASES[case]
     source, config = _resolve(source, config)
     outbox = work / "outbox"
-    from flows import final_run, job
-    from flows.config import load_group
-    from flows.state_store import open_store
-    group = load_group(config)
-    store = open_store(str(work / "billing-state.sqlite"))
-    ex = job.extract(source)
-    valid, problems = job.validate(ex, job.price_format(ex, [m.config for m in group.members]))
-    runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
-        INVOICE_DATE, None, None, c, draft=not final))
-    for prepared in final_run.prepare_group(runs, outbox, store, bill_many=job.bill_many):
-        final_run.complete(prepared, outbox, store)
+    from flows import pipeline
+    done = pipeline.run(pipeline.Request(
+        source=source, config=config, outbox=outbox, invoice_date=INVOICE_DATE, draft=not final,
+        state=str(work / "billing-state.sqlite")))
+    done.store.engine.dispose()
     return digests(outbox)
 
 

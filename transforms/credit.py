@@ -10,10 +10,15 @@ of, the run that issues it.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from schemas.columns import AMOUNT, DATE
 from schemas.workbook import INVOICES, LINES, TAXES
+
+from .billing import Billing
+from .periods import fiscal, tax_period
 
 CREDIT_NOTE = "credit_note"
 CREDIT = "credit"
@@ -65,6 +70,24 @@ def credit_notes(originals: dict[str, dict], invoice_date, run_id: str) -> tuple
     inv["payment_reference"] = None
     lines["charge_type"] = CREDIT
     return inv, lines, taxes
+
+
+def with_credit_notes(billing: Billing, originals: dict[str, dict], invoice_date, run_id: str,
+                      settings) -> Billing:
+    """``billing`` with a credit note for each of ``originals`` appended: the credit notes fall
+    into the fiscal, reporting and tax periods of the run that issues them (its invoice date,
+    the company's fiscal calendar and tax period) and are ready to print like its invoices."""
+    if not originals:
+        return billing
+    inv, lines, taxes = credit_notes(originals, invoice_date, run_id)
+    fy, fp = fiscal(inv["invoice_date"], settings.fiscal_year_start_month)
+    ty, tp = tax_period(inv["tax_date"], settings.tax_period)
+    inv = inv.assign(fiscal_year=fy, fiscal_period=fp, reporting_year=fy, reporting_period=fp,
+                     tax_year=ty, tax_period=tp, invoice_status="ready_to_print")
+    return replace(billing,
+                   invoices=pd.concat([billing.invoices, inv], ignore_index=True),
+                   lines=pd.concat([billing.lines, lines], ignore_index=True),
+                   taxes=pd.concat([billing.taxes, taxes], ignore_index=True))
 
 
 def as_records(frame: pd.DataFrame, sheet) -> list[dict]:

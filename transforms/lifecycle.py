@@ -132,6 +132,17 @@ def split(orders: pd.DataFrame, billed: pd.DataFrame, written_off: str = "credit
     return Lifecycle(to_bill, concat([already_probs]), credit)
 
 
+def credit_one(number: str, reinvoice: bool, orders: pd.DataFrame, billed: pd.DataFrame
+               ) -> Lifecycle:
+    """A credit on demand (``billing-export credit``): credit invoice ``number`` in full and,
+    with ``reinvoice``, bill its orders again as they were billed (the ERP's "Gutschreiben
+    und neu fakturieren"). ``billed`` are the active billings (booking_row, invoice_number);
+    ``orders`` the run's own orders (none: a credit reads no source)."""
+    rows = billed[billed["invoice_number"] == number]
+    to_bill = restore_orders(list(rows["booking_row"]), orders) if reinvoice else orders
+    return Lifecycle(to_bill, problems(), (number,))
+
+
 def billed_by_others(orders: pd.DataFrame, elsewhere: pd.DataFrame
                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Take out the orders another company of the state store billed (``elsewhere``:
