@@ -40,14 +40,24 @@ def sample_config():
 
 @pytest.fixture
 def run(tmp_path, sample_config):
-    """Run the whole job locally: ``run(source=..., config=..., language=..., **params)``."""
-    from flows import job
+    """Run the whole job as production does, without Prefect: ``run(source=..., config=...,
+    language=..., **request)`` through flows.pipeline against a fresh temporary state store
+    per call (the draft is recorded there; ``state=`` shares one); returns the company's
+    result."""
+    import itertools
+
+    from flows import pipeline
+    calls = itertools.count(1)
 
     def _run(source=SAMPLE_ORDERS, config=None, outbox=None, invoice_date=INVOICE_DATE,
-             cutoff=None, language=None, **kw):
-        cfg = config or sample_config
-        params = job.default_params(invoice_date, cutoff, language, cfg)
-        return job.run_local(str(source), cfg, params, Path(outbox or tmp_path / "outbox"), **kw)
+             cutoff=None, language=None, state=None, **kw):
+        done = pipeline.run(pipeline.Request(
+            source=str(source), config=config or sample_config,
+            outbox=Path(outbox or tmp_path / "outbox"), invoice_date=invoice_date,
+            cutoff_date=cutoff, language=language,
+            state=state or str(tmp_path / f"run-state-{next(calls)}.sqlite"), **kw))
+        done.store.engine.dispose()
+        return done.result
 
     return _run
 

@@ -25,8 +25,9 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
+from billing_runs import bill, credit
 from conftest import INVOICE_DATE, SAMPLE_ORDERS
-from flows import final_run, job, state_store
+from flows import job, state_store
 from flows.state_store import open_store
 from test_state_store import store_location
 
@@ -102,11 +103,11 @@ def active_bookings(store) -> list[str]:
 # -- two runs at the same time ----------------------------------------------------------------
 
 def _concurrent_child(url: str, source: str, config, outbox: str, barrier) -> None:
-    from flows import final_run as fr, job as jb, state_store as ss
+    from flows import job as jb, state_store as ss
     params = jb.default_params(INVOICE_DATE, None, None, config, draft=False)
     barrier.wait(TIMEOUT)  # both processes are ready: go
     store = ss.open_store(url)  # a fresh store: both also migrate it at the same time
-    fr.run_final(source, config, params, Path(outbox), store)
+    bill(source, config, params, Path(outbox), store)
     store.engine.dispose()
 
 
@@ -172,7 +173,7 @@ def test_two_final_runs_at_once_bill_each_order_once(store_url, tmp_path, sample
 # -- a crash at every failpoint ---------------------------------------------------------------
 
 def _crash_child(url: str, source: str, config, outbox: str, point: str) -> None:
-    from flows import final_run as fr, job as jb, state_store as ss
+    from flows import job as jb, state_store as ss
 
     def failpoint(name: str) -> None:
         if name == point:
@@ -180,7 +181,7 @@ def _crash_child(url: str, source: str, config, outbox: str, point: str) -> None
 
     store = ss.open_store(url)
     params = jb.default_params(INVOICE_DATE, None, None, config, draft=False)
-    fr.run_final(source, config, params, Path(outbox), store, failpoint=failpoint)
+    bill(source, config, params, Path(outbox), store, crash_test=failpoint)
     os._exit(0)  # the failpoint was never reached
 
 
@@ -205,7 +206,7 @@ def test_crash_then_rerun_delivers_exactly_once(point, store_url, tmp_path, samp
 
     store = open_store(store_url)
     try:
-        result = final_run.run_final(source, sample_config, final_params(sample_config),
+        result = bill(source, sample_config, final_params(sample_config),
                                      outbox, store)
         name = f"100_{INVOICE_DATE.isoformat()}_{result.run_id}.xlsx"
         committed = point in ("after_commit", "after_deliver")
@@ -253,7 +254,7 @@ def test_credit_command_rerun_after_crash_delivers_once(tmp_path):
     """A credit command killed after its commit is finished by running it again."""
     import datetime as dt
 
-    from flows import final_run, job, state_store
+    from flows import job, state_store
     from flows.config import load_config
     from conftest import SAMPLE, SAMPLE_ORDERS
 
@@ -261,7 +262,7 @@ def test_credit_command_rerun_after_crash_delivers_once(tmp_path):
     store = state_store.open_store(tmp_path / "state.sqlite")
     outbox = tmp_path / "outbox"
     final = job.default_params(dt.date(2026, 10, 30), None, None, cfg, draft=False)
-    final_run.run_final(str(SAMPLE_ORDERS), cfg, final, outbox, store)
+    bill(str(SAMPLE_ORDERS), cfg, final, outbox, store)
 
     class Died(Exception):
         pass
@@ -271,9 +272,9 @@ def test_credit_command_rerun_after_crash_delivers_once(tmp_path):
             raise Died(point)
 
     with pytest.raises(Died):
-        final_run.credit_on_demand("RE-2026-000001", True, cfg, final, outbox, store,
-                                   failpoint=die)
-    again = final_run.credit_on_demand("RE-2026-000001", True, cfg, final, outbox, store)
+        credit("RE-2026-000001", True, cfg, final, outbox, store,
+                                   crash_test=die)
+    again = credit("RE-2026-000001", True, cfg, final, outbox, store)
     assert again.already_delivered
     with store.connect() as conn:
         credit_runs = [r for r in state_store.runs(conn, "final")
@@ -319,7 +320,7 @@ def test_a_run_killed_before_its_commit_is_swept_by_the_next_run_of_other_inputs
         handler.emit = lambda record: lines.append(record.getMessage())
         logging.getLogger("flows.final_run").addHandler(handler)
         try:
-            result = final_run.run_final(second, sample_config, final_params(sample_config),
+            result = bill(second, sample_config, final_params(sample_config),
                                          outbox, store)
         finally:
             logging.getLogger("flows.final_run").removeHandler(handler)
@@ -337,7 +338,7 @@ def test_a_run_killed_before_its_commit_is_swept_by_the_next_run_of_other_inputs
 def _signal_child(url: str, source: str, config, outbox: str, signum: int) -> None:
     import signal as sg
     import time
-    from flows import cli, final_run as fr, job as jb, state_store as ss
+    from flows import cli, job as jb, state_store as ss
 
     cli.terminate_cleanly()  # what `billing-export` installs for every command
 
@@ -349,7 +350,7 @@ def _signal_child(url: str, source: str, config, outbox: str, signum: int) -> No
     store = ss.open_store(url)
     params = jb.default_params(INVOICE_DATE, None, None, config, draft=False)
     try:
-        fr.run_final(source, config, params, Path(outbox), store, failpoint=failpoint)
+        bill(source, config, params, Path(outbox), store, crash_test=failpoint)
     except SystemExit as stop:
         os._exit(stop.code)
     except KeyboardInterrupt:
@@ -372,7 +373,7 @@ def test_a_run_stopped_by_a_signal_removes_what_it_staged(signum, tmp_path, samp
     store = open_store(url)
     try:
         assert run_ids(store) == []
-        result = final_run.run_final(source, sample_config, final_params(sample_config),
+        result = bill(source, sample_config, final_params(sample_config),
                                      outbox, store)
         assert not result.already_delivered and invoice_numbers(result.delivery.workbook)[0] \
             == "RE-2026-000001"
@@ -392,8 +393,8 @@ def test_a_prefect_termination_before_the_commit_removes_what_was_staged(tmp_pat
     outbox = tmp_path / "outbox"
     store = open_store(tmp_path / "state.sqlite")
     with pytest.raises(TerminationSignal):
-        final_run.run_final(str(cut_source(tmp_path / "o.csv", 1, 40)), sample_config,
-                            final_params(sample_config), outbox, store, failpoint=failpoint)
+        bill(str(cut_source(tmp_path / "o.csv", 1, 40)), sample_config,
+                            final_params(sample_config), outbox, store, crash_test=failpoint)
     assert os.listdir(outbox) == [] and run_ids(store) == []
     store.engine.dispose()
 
@@ -441,11 +442,11 @@ def test_a_full_disk_while_rendering_leaves_nothing_and_bills_nothing(draft, sma
     store = open_store(tmp_path / "state.sqlite")
     try:
         with pytest.raises(DeliveryError, match="nothing was billed: No space left on device"):
-            final_run.run_final(source, sample_config, params, outbox, store)
+            bill(source, sample_config, params, outbox, store)
         assert os.listdir(outbox) == []
         assert run_ids(store) == []
         filler.unlink()
-        result = final_run.run_final(source, sample_config, params, outbox, store)
+        result = bill(source, sample_config, params, outbox, store)
         assert staged_entries(outbox) == [] and result.delivery.workbook.exists()
     finally:
         store.engine.dispose()
@@ -469,13 +470,13 @@ def test_a_full_disk_at_delivery_is_finished_by_the_next_run(small_disk, tmp_pat
 
     try:
         with pytest.raises(DeliveryError, match="No space left on device"):
-            final_run.run_final(source, sample_config, final_params(sample_config), outbox,
-                                store, failpoint=failpoint)
+            bill(source, sample_config, final_params(sample_config), outbox,
+                                store, crash_test=failpoint)
         with store.connect() as conn:
             (pending,) = state_store.pending_runs(conn, "100")
         assert not any(n.endswith(".part") for n in os.listdir(outbox))
         fillers[0].unlink()
-        result = final_run.run_final(source, sample_config, final_params(sample_config),
+        result = bill(source, sample_config, final_params(sample_config),
                                      outbox, store)
         assert result.already_delivered and result.recovered == [pending["workbook"]]
         assert staged_entries(outbox) == []
@@ -488,11 +489,11 @@ def test_a_full_disk_at_delivery_is_finished_by_the_next_run(small_disk, tmp_pat
 
 
 def _identical_child(url: str, source: str, config, outbox: str, barrier, results) -> None:
-    from flows import final_run as fr, job as jb, state_store as ss
+    from flows import job as jb, state_store as ss
     params = jb.default_params(INVOICE_DATE, None, None, config, draft=True)
     barrier.wait(TIMEOUT)
     store = ss.open_store(url)
-    result = fr.run_final(source, config, params, Path(outbox), store)
+    result = bill(source, config, params, Path(outbox), store)
     results.put("already delivered" if result.already_delivered else "delivered")
     store.engine.dispose()
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+import billing_runs
 from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
 from flows import inbox as ib
 
@@ -369,7 +370,7 @@ def test_process_inbox_flow_bills_files_as_subflows(prefect_harness, box, monkey
 
 def test_process_inbox_files_a_file_whose_orders_are_all_billed(prefect_harness, box, tmp_path,
                                                                 sample_config):
-    from flows import final_run, job
+    from flows import job
     from flows.process_inbox import process_inbox
     from flows.state_store import open_store
 
@@ -378,7 +379,7 @@ def test_process_inbox_files_a_file_whose_orders_are_all_billed(prefect_harness,
     store = open_store(state)
     source = tmp_path / "orders.csv"
     source.write_bytes(small_orders(30))
-    final = final_run.run_final(str(source), sample_config, job.default_params(
+    final = billing_runs.bill(str(source), sample_config, job.default_params(
         INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
     store.engine.dispose()
     before = workbooks(outbox)
@@ -530,14 +531,14 @@ def test_fit_name_keeps_the_suffix_and_the_limit():
 
 def test_a_file_whose_orders_are_all_billed_is_filed_with_a_note(box, tmp_path, sample_config):
     """Its orders were billed by a final run on the store: no empty workbook, a note."""
-    from flows import final_run, job
+    from flows import job
     from flows.state_store import open_store
 
     inbox, outbox = box
     store = open_store(tmp_path / "state.sqlite")
     source = tmp_path / "orders.csv"
     source.write_bytes(small_orders(40))
-    final = final_run.run_final(str(source), sample_config, job.default_params(
+    final = billing_runs.bill(str(source), sample_config, job.default_params(
         INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
     before = workbooks(outbox)
     shutil.copy(source, inbox / "again.csv")

@@ -27,6 +27,7 @@ import openpyxl
 import pytest
 from sqlalchemy import text
 
+from billing_runs import bill, credit
 from conftest import INVOICE_DATE, SAMPLE_ORDERS
 from flows import commands, final_run, job, state_store
 from flows.final_run import CommandError
@@ -94,7 +95,7 @@ def params(config, invoice_date=INVOICE_DATE, draft=False):
 
 
 def run(source, config, store, outbox, invoice_date=INVOICE_DATE, draft=False):
-    return final_run.run_final(str(source), config, params(config, invoice_date, draft),
+    return bill(str(source), config, params(config, invoice_date, draft),
                                Path(outbox), store)
 
 
@@ -520,7 +521,7 @@ def test_price_edit_against_each_store(store_url, tmp_path, sample_config):
 
 def test_credit_on_demand_without_reinvoice(base, billed, sample_config):
     store, outbox = billed
-    result = final_run.credit_on_demand(base.invoice, False, sample_config,
+    result = credit(base.invoice, False, sample_config,
                                         params(sample_config), outbox, store)
     wb = result.delivery.workbook
     cn = assert_credit_note(wb, base.workbook, base.invoice)
@@ -534,13 +535,13 @@ def test_credit_on_demand_without_reinvoice(base, billed, sample_config):
         assert state_store.invoice_data(conn, "100", [base.invoice])[base.invoice]["status"] \
             == "credited"
     with pytest.raises(CommandError, match="credited"):
-        final_run.credit_on_demand(base.invoice, False, sample_config, params(sample_config),
+        credit(base.invoice, False, sample_config, params(sample_config),
                                    outbox, store)
     with pytest.raises(CommandError, match="credit_note"):
-        final_run.credit_on_demand(cn, True, sample_config, params(sample_config), outbox,
+        credit(cn, True, sample_config, params(sample_config), outbox,
                                    store)
     with pytest.raises(CommandError, match="RE-2026-999999"):
-        final_run.credit_on_demand("RE-2026-999999", False, sample_config,
+        credit("RE-2026-999999", False, sample_config,
                                    params(sample_config), outbox, store)
     assert_gapless(numbers_in_store(store))
     assert len(numbers_in_store(store)) == 3
@@ -548,7 +549,7 @@ def test_credit_on_demand_without_reinvoice(base, billed, sample_config):
 
 def test_credit_and_reinvoice_on_demand(base, billed, sample_config):
     store, outbox = billed
-    result = final_run.credit_on_demand(base.invoice, True, sample_config,
+    result = credit(base.invoice, True, sample_config,
                                         params(sample_config), outbox, store)
     wb = result.delivery.workbook
     cn = assert_credit_note(wb, base.workbook, base.invoice)
@@ -585,14 +586,14 @@ def test_an_invoice_credited_meanwhile_is_not_credited_twice(base, billed, sampl
     def locked_many(self, companies):
         if "started" not in rival:  # the first lock taken: the rival command wins it
             rival["started"] = True
-            rival["result"] = final_run.credit_on_demand(base.invoice, True, sample_config,
+            rival["result"] = credit(base.invoice, True, sample_config,
                                                          params(sample_config), outbox, store)
         with take_lock(self, companies) as conn:
             yield conn
 
     monkeypatch.setattr(StateStore, "locked_many", locked_many)
     with pytest.raises(CommandError, match="credited meanwhile"):
-        final_run.credit_on_demand(base.invoice, False, sample_config, params(sample_config),
+        credit(base.invoice, False, sample_config, params(sample_config),
                                    outbox, store)
     assert rival["result"].delivery is not None
     with store.connect() as conn:

@@ -1,8 +1,8 @@
 """No single cell stops a run: any one cell of the sample changed to an extreme value still
 gives a delivered, readable workbook that accounts every row.
 
-The run is the plain pipeline (``job.run_local``, no Prefect) on the first 20 rows of the
-sample, QR-bills on, so each example takes a fraction of a second.
+The run is the pipeline as production runs it (``flows.pipeline``, no Prefect, a temporary
+state store) on the first 20 rows of the sample, QR-bills on, so each example takes a fraction of a second.
 """
 
 from __future__ import annotations
@@ -43,15 +43,18 @@ _VALUES = st.one_of(
 
 
 def _run_mutated(sample_config, column: int, row: int, value: str, seen=None):
-    from flows import job
+    from flows import pipeline
     body = [list(r) for r in BODY]
     body[row][column] = value
     with tempfile.TemporaryDirectory() as tmp:
         src = Path(tmp) / "orders.csv"
         with open(src, "w", encoding="utf-8", newline="") as f:
             csv.writer(f).writerows([HEADER, *body])
-        params = job.default_params(INVOICE_DATE, None, None, sample_config)
-        result = job.run_local(str(src), sample_config, params, Path(tmp) / "outbox")
+        done = pipeline.run(pipeline.Request(
+            source=str(src), config=sample_config, outbox=Path(tmp) / "outbox",
+            invoice_date=INVOICE_DATE, state=str(Path(tmp) / "state.sqlite")))
+        done.store.engine.dispose()
+        result = done.result
         man = json.loads(result.delivery.manifest.read_text(encoding="utf-8"))
         assert man["rows_read"] == ROWS
         assert man["rows_read"] == (man["rows_billed"] + man["rows_rejected"]

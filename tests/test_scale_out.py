@@ -11,6 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from billing_runs import bill, credit
 from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
 
 GROUP = SAMPLE / "group.toml"
@@ -276,17 +277,15 @@ def test_cli_refuses_an_address_for_threads(prefect_harness, capsys):
 
 @pytest.mark.slow  # final runs of the sample group
 def test_redate_a_group_draft_bills_only_that_companys_rows(tmp_path):
-    from flows import commands, final_run, job
-    from flows.config import load_group
+    from flows import commands, pipeline
     from flows.state_store import open_store
 
     store = open_store(tmp_path / "state.sqlite")
     outbox = tmp_path / "outbox"
-    group = load_group(GROUP)
-    ex, valid, problems = _validated()
-    runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
-        INVOICE_DATE, None, None, c))
-    first = [final_run.run_company(r, outbox, store) for r in runs]
+    ex, _, _ = _validated()
+    first = pipeline.run(pipeline.Request(source=str(SAMPLE_ORDERS), config=str(GROUP),
+                                          outbox=outbox, invoice_date=INVOICE_DATE,
+                                          state=store)).results
     rows_200 = first[1].rendered.manifest["rows_read"]
     old = first[1].run_id
     result = commands.redate(store, old, INVOICE_DATE.replace(day=29))
@@ -319,14 +318,10 @@ def test_a_file_dropped_in_the_inbox_is_billed_for_every_company(prefect_harness
 # -- one booking, one billing, whatever the configuration ---------------------------------------
 
 def _group_final(store, outbox, source, invoice_date=INVOICE_DATE):
-    from flows import final_run, job
-    from flows.config import load_group
-    ex = job.extract(str(source))
-    valid, problems = job.validate(ex)
-    runs = job.company_runs(ex, valid, problems, load_group(GROUP), lambda c: job.default_params(
-        invoice_date, None, None, c, draft=False))
-    prepared = final_run.prepare_group(runs, outbox, store)
-    return {p.company: final_run.complete(p, outbox, store) for p in prepared}
+    from flows import pipeline
+    done = pipeline.run(pipeline.Request(source=str(source), config=str(GROUP), outbox=outbox,
+                                         invoice_date=invoice_date, draft=False, state=store))
+    return {c.config.settings.code: r for c, r in zip(done.companies, done.results)}
 
 
 def _active(store) -> dict[str, list[str]]:
@@ -349,11 +344,11 @@ def _reasons(result) -> dict[str, list[str]]:
 def test_the_group_run_after_the_one_company_run_bills_nothing_twice(tmp_path, sample_config):
     """sample_data/ billed every order under company 100; the group configuration on the same
     store gives the ORG-20 orders to company 200: they are already billed, not billed again."""
-    from flows import final_run, job
+    from flows import job
     from flows.state_store import open_store
 
     store, outbox = open_store(tmp_path / "state.sqlite"), tmp_path / "outbox"
-    single = final_run.run_final(str(SAMPLE_ORDERS), sample_config, job.default_params(
+    single = bill(str(SAMPLE_ORDERS), sample_config, job.default_params(
         INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
     before = _active(store)
     org20 = set(pd.read_csv(SAMPLE_ORDERS, dtype=str).query("`Org ID (Produkt)` == 'ORG-20'")
@@ -378,12 +373,12 @@ def test_an_order_changed_after_billing_by_another_company_is_credited_there(tmp
     """Booking 187656 (ORG-20) was billed by company 100, then its price changed. Company
     200's run does not bill it (nor credit company 100's invoice): it reports it. Once
     company 100 credits that invoice, company 200 bills the order."""
-    from flows import final_run, job
+    from flows import job
     from flows.state_store import open_store
 
     store, outbox = open_store(tmp_path / "state.sqlite"), tmp_path / "outbox"
     final = job.default_params(INVOICE_DATE, None, None, sample_config, draft=False)
-    final_run.run_final(str(SAMPLE_ORDERS), sample_config, final, outbox, store)
+    bill(str(SAMPLE_ORDERS), sample_config, final, outbox, store)
     lines = SAMPLE_ORDERS.read_text("utf-8").splitlines(keepends=True)
     changed = tmp_path / "changed.csv"
     changed.write_text("".join(ln.replace("882.00,", "900.00,") if ",187656," in ln
@@ -397,7 +392,7 @@ def test_an_order_changed_after_billing_by_another_company_is_credited_there(tmp
         from sqlalchemy import text
         invoice = conn.execute(text("SELECT invoice_number FROM billed_orders WHERE "
                                     "booking_number = '187656'")).scalar()
-    final_run.credit_on_demand(invoice, False, sample_config, final, outbox, store)
+    credit(invoice, False, sample_config, final, outbox, store)
     later = _group_final(store, outbox, changed, INVOICE_DATE.replace(day=31))
     assert "187656" in set(later["200"].billing.lines["booking_number"])
     active = _active(store)

@@ -103,10 +103,13 @@ def open_wb(result):
 @pytest.fixture(scope="module")
 def sample_run(tmp_path_factory, sample_config):
     """One German run of the sample, shared by the read-only checks of this module."""
-    from flows import job
-    params = job.default_params(INVOICE_DATE, None, None, sample_config)
-    result = job.run_local(str(SAMPLE_ORDERS), sample_config, params,
-                           tmp_path_factory.mktemp("outbox"))
+    from flows import pipeline
+    folder = tmp_path_factory.mktemp("sample_run")
+    done = pipeline.run(pipeline.Request(source=str(SAMPLE_ORDERS), config=sample_config,
+                                         outbox=folder / "outbox", invoice_date=INVOICE_DATE,
+                                         state=str(folder / "state.sqlite")))
+    done.store.engine.dispose()
+    result = done.result
     return result, openpyxl.load_workbook(result.delivery.workbook)
 
 
