@@ -71,79 +71,56 @@ def _peak_mb() -> float:
 
 def measure_pipeline(csv: Path, out: Path, config: Path, lines_parquet: Path | None,
                      checks: bool = False) -> dict:
-    """The run ``billing-export run`` makes (a draft against a fresh SQLite state store), stage
-    by stage: the functions the Prefect flow's tasks call, without the Prefect server."""
-    from flows import final_run, job
-    from flows.config import load_group
-    from flows.state_store import open_store
+    """The run ``billing-export run`` makes (a draft against a fresh SQLite state store):
+    ``flows.pipeline.run`` with its timing executor, stage by stage, no Prefect."""
+    from flows import pipeline
 
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    t: dict[str, float] = {"bill": 0.0, "render": 0.0}
-    start = s = time.perf_counter()
-    group = load_group(config)
-    store = open_store(out.parent / "billing-state.sqlite")
-    t["config"] = time.perf_counter() - s
-    s = time.perf_counter()
-    ex = job.extract(str(csv))
-    t["extract"] = time.perf_counter() - s
-    s = time.perf_counter()
-    job.check_validation_enabled()
-    valid, problems = job.validate(ex)
-    runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
-        INVOICE_DATE, None, None, c))
-    ex = runs[0].ex
-    t["validate"] = time.perf_counter() - s
-    kept = {}
-
-    def bill_many(jobs):
-        s = time.perf_counter()
-        kept["jobs"] = jobs
-        billings = job.bill_many(jobs)
-        t["bill"] += time.perf_counter() - s
-        return billings
-
-    def render(*a, **k):
-        s = time.perf_counter()
-        rendered = job.render(*a, **k)
-        t["render"] += time.perf_counter() - s
-        return rendered
-
-    s = time.perf_counter()
-    prepared = final_run.prepare_group(runs, out, store, bill_many=bill_many, render_fn=render)
-    t["state"] = time.perf_counter() - s - t["bill"] - t["render"]
-    s = time.perf_counter()
-    result_ = final_run.complete(prepared[0], out, store)
-    t["deliver"] = time.perf_counter() - s
-    t["whole"] = time.perf_counter() - start
+    timed = pipeline.Timed()
+    start = time.perf_counter()
+    done = pipeline.run(pipeline.Request(source=str(csv), config=str(config), outbox=out,
+                                         invoice_date=INVOICE_DATE,
+                                         state=str(out.parent / "billing-state.sqlite")),
+                        timed)
+    whole = time.perf_counter() - start
+    s = timed.seconds
+    t = {"config": s["plan"], "extract": s["extract"], "validate": s["validate"],
+         "bill": s["bill_part"], "render": s["render"],
+         # the lock step but its billing and rendering: what is billed, numbers, recording
+         "state": s["commit"] - s["bill_part"] - s["render"],
+         "deliver": s["deliver"], "whole": whole}
+    result_, company = done.result, done.companies[0]
     billing, rendered, delivery = result_.billing, result_.rendered, result_.delivery
-    result = {"seconds": t, "peak_mb": _peak_mb(), "rows": ex.rows,
+    result = {"seconds": t, "peak_mb": _peak_mb(), "rows": company.ex.rows,
               "lines": int(len(billing.lines)), "invoices": int(len(billing.invoices)),
               "sheets": rendered.manifest["sheets"], "workbook": str(delivery.workbook),
               "workbook_mb": delivery.workbook.stat().st_size / 2**20}
     if lines_parquet is not None:  # after the peak was taken
         rendered.tables["lines"].to_parquet(lines_parquet)
     if checks:  # after the timing and the peak: DESIGN §9 at this size
-        orders, problems_, ctx = kept["jobs"][0]
-        result["checks"] = check_run(billing, orders, problems_, ctx, ex, runs[0],
-                                     delivery.workbook, out.parent / "again")
+        result["checks"] = check_run(billing, company, delivery.workbook, out.parent / "again")
     return result
 
 
-def check_run(billing, valid, problems, ctx, ex, run, workbook: Path, again: Path) -> dict:
+def check_run(billing, company, workbook: Path, again: Path) -> dict:
     """The money invariants on this run's tables, and determinism: billing the same orders
-    again, this time in hash partitions of a quarter of the rows each, must give the same
-    workbook bytes."""
+    again through the pipeline's bill stage, this time in hash partitions of a quarter of
+    the rows each, must give the same workbook bytes (a draft of a fresh store bills every
+    valid order, so the company's orders are what was billed)."""
     import hashlib
 
-    from flows import job
+    from flows import job, pipeline
     from invariants import check
 
-    fails = check(billing, ex.rows, run.config.settings)
-    partition_rows = max(1, len(valid) // 4)
-    second = job.bill_many([(valid, problems, ctx)], partition_rows=partition_rows)[0]
+    ex = company.ex
+    fails = check(billing, ex.rows, company.config.settings)
+    ctx = job.context(company.config, company.params, company.rid)
+    partition_rows = max(1, len(company.orders) // 4)
+    second = pipeline.bill(pipeline.LOCAL, [(company.orders, company.problems, ctx)],
+                           partition_rows)[0]
     shutil.rmtree(again, ignore_errors=True)
-    rendered = job.render(second, ex, run.config, run.params, run.rid, again)
+    rendered = pipeline.render(second, ex, company.config, company.params, company.rid, again)
 
     def sha(path):
         return hashlib.sha256(Path(path).read_bytes()).hexdigest()

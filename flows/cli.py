@@ -397,8 +397,7 @@ def _main(args) -> int:
         _environment(True)
         return _state_main(args)
     _environment(args.quiet)
-    if os.environ.get("PREFECT_API_URL") or args.task_runner or args.dask_address \
-            or args.workers:
+    if prefect_api() or args.task_runner or args.dask_address or args.workers:
         summary = _run_flow(args)
     else:
         summary = _run_here(args)
@@ -407,6 +406,30 @@ def _main(args) -> int:
     else:
         _print_summary(summary, sys.stdout)
     return 1 if args.strict and summary["rows_rejected"] else 0
+
+
+def prefect_api() -> str | None:
+    """The Prefect server a run reports to, if one is configured: ``PREFECT_API_URL`` in the
+    environment or in the active Prefect profile (``prefect config set``), or the settings of
+    a Prefect already imported (a test harness). Read without importing Prefect, which
+    costs about a second."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    if "prefect.settings" in sys.modules:
+        from prefect.settings import get_current_settings
+        return get_current_settings().api.url
+    import tomllib
+    from pathlib import Path
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    active = os.environ.get("PREFECT_PROFILE") or doc.get("active") or "ephemeral"
+    profile = doc.get("profiles", {}).get(active, {})
+    url = profile.get("PREFECT_API_URL") if isinstance(profile, dict) else None
+    return url if isinstance(url, str) and url else None
 
 
 def _run_here(args) -> dict:
