@@ -39,6 +39,8 @@ def _date(text: str) -> dt.date:
 def _location(text: str) -> str:
     """A source or state location; a URL with a password is refused here, before it could be
     stored (it is already in the process list: change that password if it matters)."""
+    if "://" not in text:  # a path holds no password (and needs no database driver loaded)
+        return text
     from .errors import SourcePasswordGiven
     from .sources.openolat_db import refuse_password
     try:

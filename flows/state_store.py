@@ -18,11 +18,14 @@ import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+if TYPE_CHECKING:  # pandas is imported where a frame is made: `billing-export runs` needs none
+    import pandas as pd
 
 MIGRATIONS = Path(__file__).resolve().parent / "state_sql"
 
@@ -162,6 +165,7 @@ _BILLED_COLUMNS = ["booking_number", "invoice_number", "content_hash", "charge_t
 
 
 def _billed(conn: Connection, where: str, company: str, columns: list[str]) -> pd.DataFrame:
+    import pandas as pd
     rows = conn.execute(text(f"SELECT {', '.join(columns)} FROM billed_orders WHERE {where} "
                              "AND active = 1"), {"c": company}).mappings().all()
     return pd.DataFrame([dict(r) for r in rows], columns=columns).astype(
