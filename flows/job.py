@@ -1,7 +1,7 @@
-"""The billing job's stages as plain functions; ``billing_run`` wraps each in a Prefect task.
+"""The billing job's stages as plain functions, which the run pipeline (flows/pipeline.py) calls.
 
-Keeping them free of Prefect lets tests and benchmarks call them directly, and keeps the flow
-a thin list of task calls. A run's id is a hash of its inputs and parameters, so the same
+Keeping them free of Prefect lets every entry point run them in-process, and keeps the Prefect
+flow a thin wrapper that runs them as tasks. A run's id is a hash of its inputs and parameters, so the same
 inputs give the same run id, file name and bytes, and delivering them again is a no-op.
 """
 

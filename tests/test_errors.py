@@ -251,8 +251,9 @@ def _logs_and_tasks(flow_run_id):
 
 def test_run_log_lists_rejected_rows_and_the_summary(prefect_harness, tmp_path, monkeypatch):
     import flows.billing_run as br
+    import flows.summary as summaries
 
-    monkeypatch.setattr(br, "LOGGED_PROBLEMS", 2)  # the sample has three rejected rows
+    monkeypatch.setattr(summaries, "LOGGED_PROBLEMS", 2)  # the sample has three rejected rows
     state = br.billing_run(source=str(SAMPLE_ORDERS), config=str(SAMPLE),
                            outbox=str(tmp_path / "outbox"), invoice_date=INVOICE_DATE,
                            language="en", return_state=True)
@@ -262,7 +263,7 @@ def test_run_log_lists_rejected_rows_and_the_summary(prefect_harness, tmp_path, 
     rejected = [p for p in s["problems"] if p["bucket"] == "rejected"]
     assert len(rejected) == s["rows_rejected"] == 3
     lines = [m for m in logs if m.startswith("booking_orders.csv:")]
-    assert lines == [br.problem_line(p) for p in rejected[:2]]
+    assert lines == [summaries.problem_line(p) for p in rejected[:2]]
     assert "booking_orders.csv:153 Price: [190114] not a valid amount" in lines[0] + lines[1]
     assert "… and 1 more rejected rows (all are on the Rejected sheet)" in logs
     (summary,) = [m for m in logs if "rows read" in m]

@@ -33,7 +33,7 @@ def _sha(path) -> str:
 @pytest.mark.parametrize("partition_rows", [7, 40, 1000])
 def test_partitioned_billing_gives_the_same_tables_as_one_partition(sample_config,
                                                                      partition_rows):
-    from flows import job
+    from flows import job, pipeline
     from transforms.partition import hash_partitions
     from transforms.pipeline import output_tables
     from transforms.reconcile import reconciliation
@@ -45,7 +45,7 @@ def test_partitioned_billing_gives_the_same_tables_as_one_partition(sample_confi
     parts = hash_partitions("100", valid, sample_config.tables.get("customers"),
                             partition_rows)
     assert (len(parts) > 1) == (partition_rows < len(valid))
-    split = job.bill_many([(valid, problems, ctx)], partition_rows=partition_rows)[0]
+    split = pipeline.bill(pipeline.LOCAL, [(valid, problems, ctx)], partition_rows)[0]
     a, b = output_tables(whole, "de"), output_tables(split, "de")
     for sheet in a:
         pd.testing.assert_frame_equal(a[sheet], b[sheet], check_dtype=True, obj=sheet)
