@@ -398,3 +398,21 @@ def test_an_order_changed_after_billing_by_another_company_is_credited_there(tmp
     active = _active(store)
     assert active["187656"] == ["200"] and all(len(v) == 1 for v in active.values())
     store.engine.dispose()
+
+
+def test_the_flows_task_runner_is_chosen_when_a_run_starts(monkeypatch):
+    """Not when flows/billing_run.py is imported: a worker's environment decides for the runs
+    it starts (prefect.yaml passes BILLING_TASK_RUNNER / BILLING_DASK_ADDRESS)."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from flows import task_runners
+    from flows.billing_run import billing_run
+
+    assert isinstance(billing_run.task_runner, task_runners.AtRunStart)
+    runner = billing_run.task_runner.duplicate()
+    monkeypatch.setenv("BILLING_TASK_RUNNER", "no-such-runner")
+    with pytest.raises(task_runners.TaskRunnerError, match="no-such-runner"):
+        runner.__enter__()
+    monkeypatch.setenv("BILLING_TASK_RUNNER", "threads")
+    with runner.duplicate() as started:
+        assert isinstance(started._inner, ThreadPoolTaskRunner)
