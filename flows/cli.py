@@ -1,8 +1,11 @@
-"""``billing-export``: run the billing flow from a terminal, no server to start by hand.
+"""``billing-export``: billing from a terminal, no server to start by hand.
 
-Problems print like a compiler's (``file:row column: message``); ``--json`` prints the run
-summary for machines. Every command ends with one of the exit codes of :data:`EXIT_CODES`
-(decided by the error's kind in :mod:`flows.errors`); an error prints one line, no traceback.
+``run`` bills in this process through the run pipeline (flows/pipeline.py) when no Prefect
+server is configured, and as the Prefect flow ``billing-run`` when one is (``PREFECT_API_URL``):
+the same stages, the same workbook and summary. Problems print like a compiler's
+(``file:row column: message``); ``--json`` prints the run summary for machines. Every command
+ends with one of the exit codes of :data:`EXIT_CODES` (decided by the error's kind in
+:mod:`flows.errors`); an error prints one line, no traceback.
 """
 
 from __future__ import annotations
