@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,6 +74,10 @@ def staged_path(outbox: Path, name: str) -> Path:
 
 
 def _log():
+    """The flow run's logger inside a Prefect run, else this module's: a run without a
+    server never imports Prefect for a log line."""
+    if "prefect" not in sys.modules:
+        return log
     try:
         from prefect import get_run_logger
         return get_run_logger()

@@ -30,8 +30,11 @@ from pathlib import Path
 from typing import Any, Callable, Literal, Protocol
 
 from schemas.problems import concat, empty_problems
+from transforms.partition import hash_partitions
+from transforms.pipeline import bill_partition, finish
 
 from . import defaults, errors, final_run, job
+from .summary import group_summary, summarise
 from .config import Config, Group, Member, load_group
 from .state_store import StateStore, open_store
 
@@ -109,7 +112,6 @@ class Run:
         group's with each company's."""
         if self.group.single or self.request.company:
             return self.summaries[0]
-        from .summary import group_summary
         return group_summary(self.group.name, self.summaries)
 
 
@@ -224,7 +226,6 @@ def validate(ex, price_format: str = "detect"):
 
 def bill_part(orders, ctx, key, progress=None):
     """One hash partition of one company, up to numbering (transforms.pipeline)."""
-    from transforms.pipeline import bill_partition
     return bill_partition(orders, ctx, progress)[0]
 
 
@@ -283,8 +284,6 @@ def bill(executor: Executor, jobs: list[tuple], partition_rows: int) -> list:
     in hash partitions of its invoice-to parties, all partitions through the executor's map
     (a Dask cluster, if the flow was given one), then per company the merge and the
     numbering."""
-    from transforms.partition import hash_partitions
-    from transforms.pipeline import finish
     parts = [(i, p) for i, (orders, _, ctx) in enumerate(jobs)
              for p in hash_partitions(ctx.settings.code, orders, ctx.tables.get("customers"),
                                       partition_rows)]
@@ -338,7 +337,6 @@ def params(request: Request, config: Config):
 
 def _summarise(executor: Executor, run: Run, result: final_run.FinalResult,
                company: job.CompanyRun) -> dict:
-    from .summary import summarise
     code = company.config.settings.code
     summary = summarise(result, run.store, company.params, code)
     if not result.nothing and not result.already_delivered:
