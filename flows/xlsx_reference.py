@@ -96,7 +96,9 @@ def _cells(wb, ws, t: RowsTask) -> None:
                 stamp = pd.Timestamp(value)
                 # a day as a date: XlsxWriter takes a datetime on 1900-01-01 for a time of day
                 day = stamp.date() if stamp == stamp.normalize() else stamp.to_pydatetime()
-                if stamp < pd.Timestamp(1900, 1, 1):
+                # as the fast path has it: 1899-12-31 is Excel's day 0 (shown "00.01.1900"),
+                # still written; a VARIANT date must be 1900-01-01 or later (variant_value)
+                if stamp < pd.Timestamp(1899, 12, 31):
                     raise WriterError(f"{t.name}: column {header}: a date before 1900 cannot "
                                       f"be an Excel date")
                 check(ws.write_datetime(row, j, day, t.fmt.date), t.name, row, j)
