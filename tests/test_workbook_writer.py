@@ -1,4 +1,4 @@
-"""The vectorised row writer of flows/workbook.py, cell by cell, without a billing run."""
+"""The fast row path (flows/xlsx_cells.py) cell by cell, without a billing run."""
 
 from __future__ import annotations
 
