@@ -1,4 +1,4 @@
-"""The vectorised row writer of flows/workbook.py, cell by cell, without a billing run."""
+"""The fast row path (flows/xlsx_cells.py) cell by cell, without a billing run."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from flows.workbook import CUT_MARKER, decimal_text, over_limit, write_workbook
+from flows.workbook import CUT_MARKER, over_limit, write_workbook
+from flows.xlsx_cells import decimal_text
 from schemas.columns import AMOUNT, DATE, INT, PERCENT, TEXT, VARIANT, Col, Sheet
 
 SHEET = Sheet("t", "Tabelle", "Table", (
