@@ -8,8 +8,11 @@ a cell gets the decimals of its own currency (DESIGN.md §6).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import pandera.pandas as pa
+
+from .text_dtype import TEXT as _TEXT_DTYPE
 
 TEXT = "text"
 DATE = "date"
@@ -22,8 +25,8 @@ RATE = "rate"  # int scaled by money.RATE_SCALE
 #: currency), date (ISO) or text — and written as that kind
 VARIANT = "variant"
 
-_DTYPES = {TEXT: "str", DATE: "datetime64[ns]", AMOUNT: "int64", INT: "int64",
-           PERCENT: "int64", RATE: "int64", VARIANT: "str"}
+_DTYPES = {TEXT: _TEXT_DTYPE, DATE: "datetime64[ns]", AMOUNT: "int64", INT: "int64",
+           PERCENT: "int64", RATE: "int64", VARIANT: _TEXT_DTYPE}
 
 
 @dataclass(frozen=True)
@@ -62,5 +65,12 @@ class Sheet:
         return [c.id for c in self.cols]
 
     def schema(self) -> pa.DataFrameSchema:
-        return pa.DataFrameSchema({c.id: c.column() for c in self.cols}, strict=True,
-                                  ordered=True, name=self.en)
+        """The sheet's contract, built once: a run checks every sheet it writes, and building
+        a hundred columns' schema costs more than checking a small sheet."""
+        return _sheet_schema(self)
+
+
+@cache
+def _sheet_schema(sheet: Sheet) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema({c.id: c.column() for c in sheet.cols}, strict=True,
+                              ordered=True, name=sheet.en)
