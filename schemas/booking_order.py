@@ -16,7 +16,7 @@ from functools import cache
 
 import pandera.pandas as pa
 
-from .text_dtype import TEXT
+from .dtypes import DATETIME, INT64, NULLABLE_INT64, TEXT
 
 #: canonical id -> accepted header texts (German first). Matched case- and space-insensitively.
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -129,10 +129,10 @@ def booking_order_schema(currencies) -> pa.DataFrameSchema:
 @cache
 def _booking_order_schema(currencies: tuple[str, ...]) -> pa.DataFrameSchema:
     money = {
-        "price": pa.Column("Int64", [pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
+        "price": pa.Column(NULLABLE_INT64, [pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
                                      pa.Check.le(MAX_AMOUNT_MINOR, error="AMOUNT_TOO_LARGE")],
                            nullable=True),
-        "cancellation_fee": pa.Column("Int64", [
+        "cancellation_fee": pa.Column(NULLABLE_INT64, [
             pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
             pa.Check.le(MAX_AMOUNT_MINOR, error="AMOUNT_TOO_LARGE")], nullable=True),
         "price_currency": pa.Column(TEXT, pa.Check.isin(currencies, error="UNKNOWN_CURRENCY"),
@@ -150,16 +150,16 @@ def _booking_order_schema(currencies: tuple[str, ...]) -> pa.DataFrameSchema:
                          error="BAD_BOOKING_NUMBER")]),
             "booking_status": pa.Column(TEXT, pa.Check.isin(STATUSES, error="UNKNOWN_STATUS")),
             "payment_method": pa.Column(TEXT, nullable=True),
-            "order_date": pa.Column("datetime64[ns]"),
-            "service_begin": pa.Column("datetime64[ns]", nullable=True),
-            "service_end": pa.Column("datetime64[ns]", nullable=True),
+            "order_date": pa.Column(DATETIME),
+            "service_begin": pa.Column(DATETIME, nullable=True),
+            "service_end": pa.Column(DATETIME, nullable=True),
             "billing_address_id": pa.Column(TEXT, pa.Check.str_length(min_value=1,
                                                                         error="REQUIRED")),
             "country_code": pa.Column(TEXT, nullable=True),
             **money,
             **{f: _nullable_text() for f in TEXT_FIELDS},
             "source": pa.Column(TEXT),
-            "source_row": pa.Column("int64"),
+            "source_row": pa.Column(INT64),
         },
         checks=[pa.Check(lambda df: ~(df["service_end"] < df["service_begin"]),
                          error="END_BEFORE_BEGIN")],

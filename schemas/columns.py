@@ -12,7 +12,7 @@ from functools import cache
 
 import pandera.pandas as pa
 
-from .text_dtype import TEXT as _TEXT_DTYPE
+from . import dtypes
 
 TEXT = "text"
 DATE = "date"
@@ -25,8 +25,8 @@ RATE = "rate"  # int scaled by money.RATE_SCALE
 #: currency), date (ISO) or text — and written as that kind
 VARIANT = "variant"
 
-_DTYPES = {TEXT: _TEXT_DTYPE, DATE: "datetime64[ns]", AMOUNT: "int64", INT: "int64",
-           PERCENT: "int64", RATE: "int64", VARIANT: _TEXT_DTYPE}
+_DTYPES = {TEXT: dtypes.TEXT, DATE: dtypes.DATETIME, AMOUNT: dtypes.INT64, INT: dtypes.INT64,
+           PERCENT: dtypes.INT64, RATE: dtypes.INT64, VARIANT: dtypes.TEXT}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ class Col:
     def column(self) -> pa.Column:
         dtype = _DTYPES[self.kind]
         if self.nullable and self.kind in (AMOUNT, INT, PERCENT, RATE):
-            dtype = "Int64"
+            dtype = dtypes.NULLABLE_INT64
         return pa.Column(dtype, nullable=self.nullable, coerce=False,
                          metadata={"de": self.de, "en": self.en, "kind": self.kind,
                                    "currency": self.currency})

@@ -1,10 +1,10 @@
-"""schemas.text_dtype.TEXT must judge every column as pandera's own "str" does, failures alike."""
+"""schemas.dtypes.TEXT must judge every column as pandera's own "str" does, failures alike."""
 
 import pandas as pd
 import pandera.pandas as pa
 import pytest
 
-from schemas.text_dtype import TEXT
+from schemas.dtypes import TEXT
 
 COLUMNS = {
     "text": pd.Series(["a", None, ""], dtype="str"),
