@@ -20,17 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-if TYPE_CHECKING:  # pandas is imported where a frame is made: `billing-export runs` needs none
+if TYPE_CHECKING:  # imported where used: `billing-export runs` needs neither pandas nor a driver
     import pandas as pd
+    from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "state_sql"
 
 
 from .errors import StateError, from_os_error  # noqa: E402,F401 - flows.errors decides
+
+
+def text(sql: str):
+    """SQLAlchemy's ``text``. SQLAlchemy is imported when a store is opened, not with this
+    module: it takes longer to import (0.2 s) than a small run takes to bill, and a run that
+    never opens the store has no use for it."""
+    from sqlalchemy import text as sql_text
+    return sql_text(sql)
 
 
 def _now() -> str:
@@ -53,6 +59,7 @@ def normalise_url(location: str | Path) -> str:
 
 
 def _safe(url: str) -> str:
+    from sqlalchemy.engine import make_url
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - only for messages
@@ -77,6 +84,7 @@ class StateStore:
         """One transaction holding the store's billing lock for the runs of ``companies``.
         One lock for all companies (SQLite has nothing else either): whether an order is
         billed already is a question for the whole store (see ``billed_elsewhere``)."""
+        from sqlalchemy.exc import OperationalError
         try:
             with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
@@ -89,6 +97,7 @@ class StateStore:
 
     @contextmanager
     def connect(self):
+        from sqlalchemy.exc import OperationalError
         try:
             with self.engine.begin() as conn:
                 yield conn
@@ -101,6 +110,8 @@ def _lock_key(company: str) -> int:
 
 
 def open_store(location: str | Path) -> StateStore:
+    from sqlalchemy import create_engine, event
+    from sqlalchemy.exc import SQLAlchemyError
     url = normalise_url(location)
     try:
         if url.startswith("sqlite"):

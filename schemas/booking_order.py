@@ -12,7 +12,11 @@ position (shared/openolat-booking-orders.md §1). Both external references share
 
 from __future__ import annotations
 
+from functools import cache
+
 import pandera.pandas as pa
+
+from .dtypes import DATETIME, INT64, NULLABLE_INT64, TEXT
 
 #: canonical id -> accepted header texts (German first). Matched case- and space-insensitively.
 HEADERS: dict[str, tuple[str, ...]] = {
@@ -113,43 +117,49 @@ INVOICE_METHODS = ("rechnung", "invoice", "invoice.method", "curriculumelement")
 
 
 def _nullable_text() -> pa.Column:
-    return pa.Column("str", nullable=True)
+    return pa.Column(TEXT, nullable=True)
 
 
 def booking_order_schema(currencies) -> pa.DataFrameSchema:
-    """Checks on the parsed frame; every check's error text is a Reason id."""
+    """Checks on the parsed frame; every check's error text is a Reason id. Built once per
+    set of currencies: building it costs as much as checking a few hundred orders."""
+    return _booking_order_schema(tuple(currencies))
+
+
+@cache
+def _booking_order_schema(currencies: tuple[str, ...]) -> pa.DataFrameSchema:
     money = {
-        "price": pa.Column("Int64", [pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
+        "price": pa.Column(NULLABLE_INT64, [pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
                                      pa.Check.le(MAX_AMOUNT_MINOR, error="AMOUNT_TOO_LARGE")],
                            nullable=True),
-        "cancellation_fee": pa.Column("Int64", [
+        "cancellation_fee": pa.Column(NULLABLE_INT64, [
             pa.Check.ge(0, error="NEGATIVE_AMOUNT"),
             pa.Check.le(MAX_AMOUNT_MINOR, error="AMOUNT_TOO_LARGE")], nullable=True),
-        "price_currency": pa.Column("str", pa.Check.isin(currencies, error="UNKNOWN_CURRENCY"),
+        "price_currency": pa.Column(TEXT, pa.Check.isin(currencies, error="UNKNOWN_CURRENCY"),
                                     nullable=True),
         "cancellation_fee_currency": pa.Column(
-            "str", pa.Check.isin(currencies, error="UNKNOWN_CURRENCY"), nullable=True),
+            TEXT, pa.Check.isin(currencies, error="UNKNOWN_CURRENCY"), nullable=True),
     }
     return pa.DataFrameSchema(
         {
-            "booking_number": pa.Column("str", [
+            "booking_number": pa.Column(TEXT, [
                 pa.Check.str_length(min_value=1, error="REQUIRED"),
                 # the state store keeps it as VARCHAR(64), and an id holds no control character
                 pa.Check.str_length(max_value=64, error="BAD_BOOKING_NUMBER"),
                 pa.Check(lambda s: ~s.str.contains(r"[\x00-\x1f\x7f]", regex=True),
                          error="BAD_BOOKING_NUMBER")]),
-            "booking_status": pa.Column("str", pa.Check.isin(STATUSES, error="UNKNOWN_STATUS")),
-            "payment_method": pa.Column("str", nullable=True),
-            "order_date": pa.Column("datetime64[ns]"),
-            "service_begin": pa.Column("datetime64[ns]", nullable=True),
-            "service_end": pa.Column("datetime64[ns]", nullable=True),
-            "billing_address_id": pa.Column("str", pa.Check.str_length(min_value=1,
+            "booking_status": pa.Column(TEXT, pa.Check.isin(STATUSES, error="UNKNOWN_STATUS")),
+            "payment_method": pa.Column(TEXT, nullable=True),
+            "order_date": pa.Column(DATETIME),
+            "service_begin": pa.Column(DATETIME, nullable=True),
+            "service_end": pa.Column(DATETIME, nullable=True),
+            "billing_address_id": pa.Column(TEXT, pa.Check.str_length(min_value=1,
                                                                         error="REQUIRED")),
-            "country_code": pa.Column("str", nullable=True),
+            "country_code": pa.Column(TEXT, nullable=True),
             **money,
             **{f: _nullable_text() for f in TEXT_FIELDS},
-            "source": pa.Column("str"),
-            "source_row": pa.Column("int64"),
+            "source": pa.Column(TEXT),
+            "source_row": pa.Column(INT64),
         },
         checks=[pa.Check(lambda df: ~(df["service_end"] < df["service_begin"]),
                          error="END_BEFORE_BEGIN")],

@@ -8,8 +8,11 @@ a cell gets the decimals of its own currency (DESIGN.md §6).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import pandera.pandas as pa
+
+from . import dtypes
 
 TEXT = "text"
 DATE = "date"
@@ -22,8 +25,8 @@ RATE = "rate"  # int scaled by money.RATE_SCALE
 #: currency), date (ISO) or text — and written as that kind
 VARIANT = "variant"
 
-_DTYPES = {TEXT: "str", DATE: "datetime64[ns]", AMOUNT: "int64", INT: "int64",
-           PERCENT: "int64", RATE: "int64", VARIANT: "str"}
+_DTYPES = {TEXT: dtypes.TEXT, DATE: dtypes.DATETIME, AMOUNT: dtypes.INT64, INT: dtypes.INT64,
+           PERCENT: dtypes.INT64, RATE: dtypes.INT64, VARIANT: dtypes.TEXT}
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ class Col:
     def column(self) -> pa.Column:
         dtype = _DTYPES[self.kind]
         if self.nullable and self.kind in (AMOUNT, INT, PERCENT, RATE):
-            dtype = "Int64"
+            dtype = dtypes.NULLABLE_INT64
         return pa.Column(dtype, nullable=self.nullable, coerce=False,
                          metadata={"de": self.de, "en": self.en, "kind": self.kind,
                                    "currency": self.currency})
@@ -62,5 +65,12 @@ class Sheet:
         return [c.id for c in self.cols]
 
     def schema(self) -> pa.DataFrameSchema:
-        return pa.DataFrameSchema({c.id: c.column() for c in self.cols}, strict=True,
-                                  ordered=True, name=self.en)
+        """The sheet's contract, built once: a run checks every sheet it writes, and building
+        a hundred columns' schema costs more than checking a small sheet."""
+        return _sheet_schema(self)
+
+
+@cache
+def _sheet_schema(sheet: Sheet) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema({c.id: c.column() for c in sheet.cols}, strict=True,
+                              ordered=True, name=sheet.en)

@@ -2,12 +2,16 @@
 
 >>> exponent("CHF"), exponent("JPY"), exponent("BHD")
 (2, 0, 3)
+>>> exponents(pd.Series(["CHF", "JPY", None, "XYZ"])).tolist()
+[2, 0, -1, -1]
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 _ZERO = "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF"
 _THREE = "BHD IQD JOD KWD LYD OMR TND"
@@ -35,9 +39,20 @@ def exponent(code: str) -> int:
     return EXPONENTS[code]
 
 
+#: the codes and their decimals as arrays, -1 last (for a code that is none of them)
+_CODES = pa.array(list(EXPONENTS), pa.large_string())
+_DECIMALS = np.array([*EXPONENTS.values(), -1], dtype=np.int64)
+
+
 def exponents(codes: pd.Series) -> np.ndarray:
-    """Decimals per row; unknown codes give -1 so callers can reject them."""
-    return codes.map(EXPONENTS).fillna(-1).astype(np.int64).to_numpy()
+    """Decimals per row; unknown codes give -1 so callers can reject them. Called dozens of
+    times a run, mostly on a few distinct currencies: a dict look-up each for a few codes,
+    one Arrow look-up for a column (a pandas ``map`` costs a millisecond either way)."""
+    if len(codes) <= 32:
+        return np.fromiter((EXPONENTS.get(c, -1) if isinstance(c, str) else -1 for c in codes),
+                           np.int64, len(codes))
+    at = pc.index_in(pa.array(codes.astype("str"), pa.large_string()), value_set=_CODES)
+    return _DECIMALS[pc.fill_null(at, len(_DECIMALS) - 1).to_numpy()]
 
 
 def is_known(codes: pd.Series) -> pd.Series:

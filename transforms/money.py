@@ -25,6 +25,8 @@ from decimal import Decimal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: Percentages (tax rates, discounts) are stored as integers in units of 1/10,000 percent.
 PERCENT_SCALE = 10_000
@@ -32,6 +34,8 @@ PERCENT_SCALE = 10_000
 RATE_SCALE = 1_000_000
 
 _INT64_SAFE = 2**62
+#: pandas' default text dtype, the one :func:`to_minor` reads
+_STR = pd.Series([], dtype="str").dtype
 
 #: half away from zero (commercial rounding; ``decimal.ROUND_HALF_UP``): 2.675 → 2.68
 HALF_UP = "half_up"
@@ -202,9 +206,50 @@ def to_minor(texts, exponents) -> tuple[np.ndarray, np.ndarray]:
 
     Returns ``(minor, ok)``. A text that is not a plain decimal, or that has more non-zero
     decimals than the currency allows, is not ok: it is never rounded silently.
+    ASCII texts (all but a stray few) are read by Arrow's compute kernels, a tenth of the cost
+    of Python's regular expressions on the 20,000 rows of an exchange-rate table; the others by
+    :func:`_to_minor_python`, the plain reference both must agree with.
     """
-    s = pd.Series(list(texts), dtype="str").str.strip()
+    if isinstance(texts, pd.Series) and texts.dtype == _STR:
+        s = texts.reset_index(drop=True).str.strip()  # the same texts, without a Python list
+    else:
+        s = pd.Series(list(texts), dtype="str").str.strip()
     exps = np.asarray(exponents, dtype=np.int64)
+    arr = pa.array(s, type=pa.large_string())
+    ascii_ = pc.fill_null(pc.string_is_ascii(arr), True).to_numpy(zero_copy_only=False)
+    if not ascii_.all():
+        minor, ok = _to_minor_python(s, exps)
+        if ascii_.any():
+            at = np.flatnonzero(ascii_)
+            minor[at], ok[at] = _to_minor_ascii(pc.take(arr, at), exps[at])
+        return minor, ok
+    return _to_minor_ascii(arr, exps)
+
+
+def _to_minor_ascii(arr: pa.Array, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`to_minor` of stripped ASCII texts (``[0-9]`` is Python's ``\\d`` there)."""
+    parts = pc.extract_regex(arr, r"^(?P<sign>-?)(?P<int>[0-9]{1,15})(?:\.(?P<frac>[0-9]*))?$")
+    ok = parts.is_valid().to_numpy(zero_copy_only=False)
+    sign, int_text, frac = (pc.fill_null(pc.struct_field(parts, k), fill)
+                            for k, fill in (("sign", ""), ("int", "0"), ("frac", "")))
+    frac = pc.utf8_rtrim(frac, "0")
+    frac_len = pc.utf8_length(frac).to_numpy().astype(np.int64)
+    ok = ok & (frac_len <= exps)
+    # the result must fit int64 (< 10**18): reject, never wrap around
+    int_len = pc.utf8_length(pc.utf8_ltrim(int_text, "0")).to_numpy().astype(np.int64)
+    ok = ok & (int_len + exps <= 18)
+    int_val = np.where(ok, pc.cast(int_text, pa.int64()).to_numpy(), 0)
+    frac_ok = ok & (frac_len > 0)
+    frac_val = pc.cast(pc.if_else(pa.array(frac_ok), frac, "0"), pa.int64()).to_numpy()
+    shift = np.where(ok, exps - frac_len, 0)
+    minor = int_val * 10**exps + frac_val * 10**shift
+    minor = np.where(ok, minor, 0)
+    minor = np.where(pc.equal(sign, "-").to_numpy(zero_copy_only=False), -minor, minor)
+    return minor.astype(np.int64), ok
+
+
+def _to_minor_python(s: pd.Series, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`to_minor` of stripped texts with Python's regular expressions: the reference."""
     parts = s.str.extract(r"^(?P<sign>-?)(?P<int>\d{1,15})(?:\.(?P<frac>\d*))?$")
     ok = parts["int"].notna().to_numpy()
     frac = parts["frac"].fillna("").str.rstrip("0")

@@ -20,6 +20,8 @@ import itertools
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas import booking_order as bo
 from schemas.problems import PROBLEM_COLUMNS, Reason, concat, problems
@@ -33,19 +35,24 @@ _MONEY_RE = (r"^\s*(?P<cur>[A-Za-z]{3})?[\s\u00a0\u202f]*"
 
 # every way to write "null" that lower-cases to it: only ASCII letters lower-case to n, u, l
 _NULLS = ["".join(p) for p in itertools.product(*zip("null", "NULL"))]
+_BLANK_TEXTS = pa.array(["", *_NULLS])
 
 
 def _stripped_blank(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     t = s.astype("str").str.strip()
-    return t, s.isna() | (t == "") | t.isin(_NULLS)
+    # one Arrow look-up instead of three pandas comparisons: a run checks every column twice
+    blank = pc.is_in(pa.array(t), value_set=_BLANK_TEXTS).to_numpy(zero_copy_only=False)
+    return t, pd.Series(s.isna().to_numpy() | blank, index=s.index, name=s.name)
 
 
 def _blank(s: pd.Series) -> pd.Series:
     return _stripped_blank(s)[1]
 
 
-def _clean_text(s: pd.Series) -> pd.Series:
-    t, blank = _stripped_blank(s)
+def _clean_text(s: pd.Series, stripped: tuple[pd.Series, pd.Series] | None = None) -> pd.Series:
+    """``s`` stripped, blank cells missing; ``stripped`` is :func:`_stripped_blank` of ``s``
+    when the caller has it already."""
+    t, blank = stripped if stripped is not None else _stripped_blank(s)
     if s.dtype == "str" and not blank.any() and t.equals(s):
         return s  # nothing to clean: keep the source's text rather than a copy of it
     return t.where(~blank, None).astype("str")

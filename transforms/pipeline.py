@@ -74,16 +74,25 @@ def output_tables(billing: Billing, language: str,
     return tables
 
 
+#: the dtypes a sheet's columns are converted to, resolved ("str" alone also matches text
+#: stored in Python objects, which astype would convert)
+_DTYPES = {d: pd.Series([], dtype=d).dtype for d in ("datetime64[ns]", "str", "Int64", "int64")}
+
+
 def _conform(frame: pd.DataFrame, sheet) -> pd.DataFrame:
     out = {}
     for c in sheet.cols:
         s = frame[c.id]
         if c.kind == "date":
-            out[c.id] = pd.to_datetime(s).astype("datetime64[ns]")
+            want = "datetime64[ns]"
         elif c.kind == "text":
-            out[c.id] = s.astype("str")
-        elif c.nullable:
-            out[c.id] = s.astype("Int64")
+            want = "str"
         else:
-            out[c.id] = s.astype("int64")
+            want = "Int64" if c.nullable else "int64"
+        if s.dtype == _DTYPES[want]:
+            out[c.id] = s  # most columns have their type already: no conversion, no copy
+        elif c.kind == "date":
+            out[c.id] = pd.to_datetime(s).astype(want)
+        else:
+            out[c.id] = s.astype(want)
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)

@@ -19,7 +19,7 @@ import pandas as pd
 from schemas.reference import KEYS, TABLES
 
 from . import currencies, money
-from .parse import _blank, _clean_text, parse_dates
+from .parse import _blank, _clean_text, _stripped_blank, parse_dates
 
 
 @dataclass(frozen=True)
@@ -80,24 +80,32 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
                                            f"missing column(s) {', '.join(missing)}; expected "
                                            f"header: {','.join(spec)}")])
     raw = raw.reset_index(drop=True)
+    # each column stripped and judged blank once, for the blank lines and for its values
+    stripped = {c: _stripped_blank(raw[c]) for c in raw.columns if c in spec}
     # a blank line (an empty row left in Excel or an editor) is skipped, but the rows after it
     # keep the row number the user sees in the file
-    empty = pd.concat([_blank(raw[c]) for c in raw.columns], axis=1).all(axis=1) \
-        if len(raw.columns) else pd.Series(False, index=raw.index)
-    source_rows = _SourceRows(np.flatnonzero(~empty.to_numpy()) + 2)  # header is row 1
-    raw = raw.loc[~empty].reset_index(drop=True)
+    empty = np.ones(len(raw), dtype=bool)
+    for c in raw.columns:
+        empty &= (stripped[c][1] if c in stripped else _blank(raw[c])).to_numpy()
+    if not len(raw.columns):
+        empty[:] = False
+    source_rows = _SourceRows(np.flatnonzero(~empty) + 2)  # header is row 1
+    if empty.any():
+        raw = raw.loc[~empty].reset_index(drop=True)
+        stripped = {c: tuple(x.loc[~empty].reset_index(drop=True) for x in pair)
+                    for c, pair in stripped.items()}
     raw.attrs[SOURCE_ROWS] = source_rows
     out = pd.DataFrame(index=raw.index)
     out.attrs[SOURCE_ROWS] = source_rows
     for col, kind in spec.items():
         s = raw[col] if col in raw else pd.Series([None] * len(raw), dtype="object")
         base, optional = kind.rstrip("?"), kind.endswith("?")
-        blank = _blank(s)
+        text, blank = stripped[col] if col in stripped else _stripped_blank(s)
         if not optional:
             for r in _rows(raw, blank):
                 found.append(TableProblem(file, r, col, "required value is empty"))
         if base == "text":
-            out[col] = _clean_text(s)
+            out[col] = _clean_text(s, (text, blank))
         elif base == "date":
             dates, bad = parse_dates(s)
             for r, v in zip(_rows(raw, bad), s[bad]):
@@ -105,8 +113,7 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
             out[col] = dates
         elif base in ("percent", "rate", "int"):
             digits = {"percent": 4, "rate": 6, "int": 0}[base]
-            text = s.astype("str").str.strip().where(~blank, "0")
-            val, ok = money.parse_scaled(text, digits)
+            val, ok = money.parse_scaled(text.where(~blank, "0"), digits)
             for r, v in zip(_rows(raw, ~ok), s[~ok]):
                 found.append(TableProblem(
                     file, r, col, f"not a number with at most {digits} decimals: {v!r}"
@@ -114,7 +121,7 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
             # an unreadable number is missing, not 0 (no second, misleading finding)
             out[col] = pd.Series(val, dtype="Int64").where(~blank.to_numpy() & np.asarray(ok))
         elif base == "bool":
-            t = s.astype("str").str.strip().str.lower()
+            t = text.str.lower()
             val = t.map({"true": True, "ja": True, "yes": True, "1": True,
                          "false": False, "nein": False, "no": False, "0": False})
             bad = val.isna() & ~blank
