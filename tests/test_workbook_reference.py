@@ -105,8 +105,11 @@ def sample_tables(tmp_path_factory):
         for source, language in (("booking_orders.csv", None),
                                  ("booking_orders_en.csv", "en")):
             tmp = tmp_path_factory.mktemp("run")
-            params = job.default_params(CREATED, None, language, config)
-            job.run_local(str(SAMPLE / source), config, params, tmp / "outbox")
+            from flows import pipeline
+            pipeline.run(pipeline.Request(source=str(SAMPLE / source), config=config,
+                                          outbox=tmp / "outbox", invoice_date=CREATED,
+                                          language=language,
+                                          state=str(tmp / "billing-state.sqlite")))
     finally:
         monkey.undo()
     assert len(captured) == 2
