@@ -11,12 +11,15 @@ ends with one of the exit codes of :data:`EXIT_CODES` (decided by the error's ki
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import signal
 import sys
 from . import defaults
+from .cli_args import iso_date as _date
+from .cli_args import location as _location
+from .cli_args import positive as _positive
+from .watch import add_watch_command, watch_main
 
 EXIT_CODES = """\
 exit codes (every command):
@@ -30,37 +33,6 @@ exit codes (every command):
   6   transient: the database or Prefect server cannot be reached (after retries); try later
   70  internal error (a bug): the traceback is printed; nothing was delivered
   130 stopped with Ctrl-C"""
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
-
-
-def _location(text: str) -> str:
-    """A source or state location; a URL with a password is refused here, before it could be
-    stored (it is already in the process list: change that password if it matters)."""
-    if "://" not in text:  # a path holds no password (and needs no database driver loaded)
-        return text
-    from .errors import SourcePasswordGiven
-    from .sources.openolat_db import refuse_password
-    try:
-        refuse_password(text, "")
-    except SourcePasswordGiven as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    return text
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number above 0, got {text!r}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -135,7 +107,6 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--quiet", action="store_true", help="print only problems and the result")
     _state_commands(sub)
     _approve_command(sub)
-    from .inbox import add_watch_command
     add_watch_command(sub)
     for command in sub.choices.values():  # the same exit codes under every command's --help
         command.epilog, command.formatter_class = EXIT_CODES, _Formatter
@@ -393,7 +364,6 @@ def main(argv: list[str] | None = None) -> int:
 def _main(args) -> int:
     if args.command == "watch":
         _environment(False)
-        from .inbox import watch_main
         return watch_main(args)
     if args.command == "approve":
         _environment(True)

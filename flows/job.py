@@ -37,7 +37,7 @@ from . import qrbills
 from .config import Config, ConfigError, Group
 from .errors import OutboxUnwritable, from_os_error, os_error_of
 from .outbox import Delivery, deliver
-from .sources import csv_file
+from .sources import registry as sources
 from .sources.base import Extract, SourceError
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
 
@@ -64,12 +64,7 @@ def check_validation_enabled() -> None:
 
 def source_kind(location: str) -> str:
     """``database`` for a SQLAlchemy URL, ``xlsx`` for an Excel file, else ``csv``."""
-    text = str(location)
-    if "://" in text:
-        return "database"
-    if text.lower().endswith((".xlsx", ".xlsm")):
-        return "xlsx"
-    return "csv"
+    return sources.kind_of(location)
 
 
 def extract(location: str, since: dt.datetime | None = None, recheck=(),
@@ -77,17 +72,9 @@ def extract(location: str, since: dt.datetime | None = None, recheck=(),
     """Read one source; the kind follows from the location. ``since`` (databases only) reads
     only orders created or modified after it, and the booking numbers in ``recheck`` and
     the orders in ``recheck_statuses`` whatever their dates (flows/incremental.py)."""
-    kind = source_kind(location)
     read_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    if kind == "database":
-        from .sources import openolat_db
-        ex = openolat_db.read(str(location), since=since, recheck=recheck,
-                              recheck_statuses=recheck_statuses)
-    elif kind == "xlsx":
-        from .sources import openolat_xlsx
-        ex = openolat_xlsx.read(str(location))
-    else:
-        ex = csv_file.read(str(location))
+    ex = sources.read(str(location), since=since, recheck=recheck,
+                      recheck_statuses=recheck_statuses)
     return dataclasses.replace(ex, location=public_location(str(location)), read_at=read_at)
 
 
@@ -106,8 +93,9 @@ def price_format(ex: Extract, configs: list[Config]) -> str:
     """How the source writes amounts: the companies' ``price_format`` setting (one export
     has one format, so a group's companies must agree). The database source writes plain
     decimals whatever the installation shows."""
-    if ex.location and source_kind(ex.location) == "database":
-        return "plain"
+    fixed = sources.source(source_kind(ex.location)).PRICE_FORMAT if ex.location else None
+    if fixed:
+        return fixed
     chosen = {c.settings.price_format for c in configs}
     if len(chosen) > 1:
         codes = ", ".join(f"{c.settings.code}: {c.settings.price_format}" for c in configs)

@@ -2,7 +2,8 @@
 
 Each stable file is billed by the ``billing_run`` flow as a subflow, so the UI shows every
 file's run under the poll; the rules (stable files, once per content hash, ``processed/`` and
-``failed/``) are in :mod:`flows.inbox`. A file whose orders were all billed already delivers
+``failed/``) are in :mod:`flows.inbox`; the ``watch`` command (:mod:`flows.watch`) runs this
+flow once per poll. A file whose orders were all billed already delivers
 no workbook (``if_empty="skip"``): it is filed with a note. A file whose run fails with a user error (its message,
 no traceback) goes to ``failed/``; a run that crashes leaves the file in the inbox for the
 next poll. A poll that took files publishes a markdown artifact listing them.
@@ -17,11 +18,12 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
 
-from . import errors, job
-from . import defaults
+from . import defaults, errors, job
 from .billing_run import billing_run
 from .config import load_group
-from .inbox import SETTLE_SECONDS, AllBilled, Bill, FileFailed, InboxError, Taken, poll
+from .inbox import AllBilled, Bill, FileFailed, Taken, poll
+from .inbox_files import SETTLE_SECONDS
+from .inbox_ledger import InboxError
 
 
 #: errors that fail the file (it moves to failed/ with the message)

@@ -10,6 +10,7 @@ binary float ever holds a rounding increment.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -195,35 +196,54 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 
-@dataclass(frozen=True)
+def _defaults_from_table(cls):
+    """``cls`` as a frozen dataclass whose field defaults are the ones :data:`SETTINGS` gives,
+    so each default is written once. Every field must be a setting; a mutable default (a
+    table) is copied for each instance."""
+    table = {s.name: s for s in SETTINGS}
+    for name in cls.__annotations__:
+        if name not in table:
+            raise TypeError(f"Settings.{name} is not in SETTINGS")
+        default = table[name].default
+        if default is REQUIRED:
+            continue
+        if isinstance(default, (dict, list, set)):
+            setattr(cls, name, field(default_factory=lambda d=default: copy.deepcopy(d)))
+        else:
+            setattr(cls, name, default)
+    return dataclass(frozen=True)(cls)
+
+
+@_defaults_from_table
 class Settings:
+    """One company's settings; each field's default is its row's in :data:`SETTINGS`."""
     code: str
     name: str
     home_currencies: tuple[str, ...]
-    country: str = "CH"
-    language: str = "de"
-    invoice_number_prefix: str = "RE"
-    fiscal_year_start_month: int = 1
-    tax_period: str = "quarter"
-    tax_rate_date: str = "service_begin"
-    tax_period_date: str = "invoice_date"
-    default_payment_terms: str = "N30"
-    default_exchange_rate_type: str = "ECB"
-    combine: bool = True
-    tax_rounding: str = "invoice"
-    rounding: str = "half_up"
-    deferrals: bool = False
-    prices_include_tax: bool = False
-    billable_statuses: tuple[str, ...] = ("NEW", "PREPAYMENT", "PAYED")
-    max_rate_age_days: int = 10
-    cash_rounding: dict = field(default_factory=dict)
-    written_off: str = "credit"
-    iban: str | None = None
-    qr_iban: str | None = None
-    qr_bill: bool = False
-    address: dict | None = None
-    price_format: str = "detect"
-    unknown_customer: str = "address_id"
+    country: str
+    language: str
+    invoice_number_prefix: str
+    fiscal_year_start_month: int
+    tax_period: str
+    tax_rate_date: str
+    tax_period_date: str
+    default_payment_terms: str
+    default_exchange_rate_type: str
+    combine: bool
+    tax_rounding: str
+    rounding: str
+    deferrals: bool
+    prices_include_tax: bool
+    billable_statuses: tuple[str, ...]
+    max_rate_age_days: int
+    cash_rounding: dict
+    written_off: str
+    iban: str | None
+    qr_iban: str | None
+    qr_bill: bool
+    address: dict | None
+    price_format: str
+    unknown_customer: str
 
     @property
     def tax_date_basis(self) -> str:

@@ -1,6 +1,7 @@
 """The inbox (DESIGN.md §7): stable files only, billed once per content, filed, crash-safe.
 
-Most tests call the plain functions of ``flows.inbox`` with a settle time of 0 and explicit
+Most tests call the plain functions of ``flows.inbox`` (and its parts ``inbox_files``,
+``inbox_ledger``) with a settle time of 0 and explicit
 ``now`` values; ``twice`` has a first poll see the files while they are too recent, the next
 take what did not change. The Prefect flow
 and the ``watch`` command run under the session's Prefect harness (from test_flow).
@@ -24,6 +25,7 @@ import pytest
 import billing_runs
 from conftest import INVOICE_DATE, SAMPLE, SAMPLE_ORDERS
 from flows import inbox as ib
+from flows import inbox_files, inbox_ledger, watch
 
 
 @pytest.fixture
@@ -113,15 +115,15 @@ def test_half_copied_file_waits_until_size_and_time_are_stable(box):
     t0 = time.time() + 5
     os.utime(part, (t0, t0))
     seen = {}
-    assert ib.scan(inbox, seen, now=t0 + 1, settle=2) == []  # first sight, too recent
+    assert inbox_files.scan(inbox, seen, now=t0 + 1, settle=2) == []  # first sight, too recent
     with open(part, "ab") as f:  # the copy goes on between two polls
         f.write(data[100:])
     os.utime(part, (t0, t0))  # even with the same mtime: the size changed
-    assert ib.scan(inbox, seen, now=t0 + 20, settle=2) == []
+    assert inbox_files.scan(inbox, seen, now=t0 + 20, settle=2) == []
     os.utime(part, (t0 + 21, t0 + 21))
-    assert ib.scan(inbox, seen, now=t0 + 22, settle=2) == []  # size same, mtime changed
-    assert ib.scan(inbox, seen, now=t0 + 22.5, settle=2) == []  # unchanged but too recent
-    assert ib.scan(inbox, seen, now=t0 + 23, settle=2) == [part]
+    assert inbox_files.scan(inbox, seen, now=t0 + 22, settle=2) == []  # size same, mtime changed
+    assert inbox_files.scan(inbox, seen, now=t0 + 22.5, settle=2) == []  # unchanged but too recent
+    assert inbox_files.scan(inbox, seen, now=t0 + 23, settle=2) == [part]
     assert seen == {"orders.csv": [len(data), part.stat().st_mtime_ns]}
 
 
@@ -213,7 +215,7 @@ def _crash(monkeypatch, point):
     if point == "while billing":
         monkeypatch.setattr("flows.job.deliver_rendered", die)
     elif point == "after delivery":
-        monkeypatch.setattr(ib.Ledger, "billed", die)
+        monkeypatch.setattr(inbox_ledger.Ledger, "billed", die)
     elif point == "after the ledger":
         monkeypatch.setattr(ib, "move", die)
     elif point == "inside the move":  # linked to processed/, inbox name not yet removed
@@ -223,9 +225,9 @@ def _crash(monkeypatch, point):
             link(src, dst, **kw)
             if Path(dst).parent.parent.name == "processed":  # not the outbox's link
                 die()
-        monkeypatch.setattr(ib.os, "link", link_and_die)
+        monkeypatch.setattr(inbox_files.os, "link", link_and_die)
     elif point == "after the move":
-        monkeypatch.setattr(ib.Ledger, "moved", die)
+        monkeypatch.setattr(inbox_ledger.Ledger, "moved", die)
 
 
 @pytest.mark.parametrize("point", CRASH_POINTS)
@@ -302,25 +304,25 @@ def test_unreadable_ledger_stops_the_poll_before_any_file_is_touched(box, bill):
     (inbox / ".billing-export").mkdir()
     (inbox / ".billing-export" / "ledger.json").write_text("{not json")
     (inbox / "orders.csv").write_bytes(small_orders())
-    with pytest.raises(ib.InboxError, match="ledger.json: unreadable"):
+    with pytest.raises(inbox_ledger.InboxError, match="ledger.json: unreadable"):
         twice(inbox, bill)
     assert (inbox / "orders.csv").exists() and workbooks(outbox) == []
 
 
 def test_bad_configuration_fails_the_poll_not_the_files(tmp_path):
-    with pytest.raises(ib.InboxError, match="company.toml"):
+    with pytest.raises(inbox_ledger.InboxError, match="company.toml"):
         ib.local_biller(tmp_path / "no-config", tmp_path / "outbox")
 
 
 def test_missing_inbox_is_an_error(tmp_path):
-    with pytest.raises(ib.InboxError, match="no such folder"):
+    with pytest.raises(inbox_ledger.InboxError, match="no such folder"):
         ib.poll(tmp_path / "nope", never)
 
 
 def test_second_poller_takes_nothing_while_one_runs(box):
     inbox, _ = box
     (inbox / "orders.csv").write_bytes(small_orders())
-    with ib.locked(inbox) as mine:
+    with inbox_ledger.locked(inbox) as mine:
         assert mine
         assert twice(inbox, never) == []
     assert (inbox / "orders.csv").exists()
@@ -397,7 +399,7 @@ def test_process_inbox_files_a_file_whose_orders_are_all_billed(prefect_harness,
 
 def watch_args(*argv):
     p = argparse.ArgumentParser(prog="billing-export")
-    ib.add_watch_command(p.add_subparsers(dest="command"))
+    watch.add_watch_command(p.add_subparsers(dest="command"))
     return p, p.parse_args(["watch", *argv])
 
 
@@ -409,13 +411,13 @@ def test_watch_once_prints_one_line_per_file(prefect_harness, box, capsys):
     _, args = watch_args("--inbox", str(inbox), "--outbox", str(outbox), "--config", str(SAMPLE),
                          "--invoice-date", INVOICE_DATE.isoformat(), "--settle", "60", "--once")
     # a cron job's first call takes a file older than the settle time: no second look needed
-    assert ib.watch_main(args) == 0
+    assert watch.watch_main(args) == 0
     out = capsys.readouterr().out
     assert f"processed orders.csv -> processed/{today()}/orders.csv [" in out
     assert len(workbooks(outbox)) == 1
     # a file that is too recent waits for the next call
     (inbox / "new.csv").write_bytes(small_orders(20))
-    assert ib.watch_main(args) == 0
+    assert watch.watch_main(args) == 0
     assert "1 file(s) waiting" in capsys.readouterr().err
     assert (inbox / "new.csv").exists() and len(workbooks(outbox)) == 1
 
@@ -426,15 +428,15 @@ def test_watch_stops_on_ctrl_c_with_exit_code_0(box, monkeypatch, capsys):
     def interrupt(seconds):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ib.time, "sleep", interrupt)
+    monkeypatch.setattr(watch.time, "sleep", interrupt)
     _, args = watch_args("--inbox", str(inbox), "--interval", "1")
-    assert ib.watch_main(args) == 0
+    assert watch.watch_main(args) == 0
     assert "stopped" in capsys.readouterr().err
 
 
 def test_watch_missing_inbox_exit_code_2(tmp_path, capsys):
     _, args = watch_args("--inbox", str(tmp_path / "nope"), "--once")
-    assert ib.watch_main(args) == 2
+    assert watch.watch_main(args) == 2
     assert "no such folder" in capsys.readouterr().err
 
 
@@ -484,7 +486,7 @@ def test_links_fifos_and_devices_are_filed_unread(box, tmp_path):
 def test_a_file_swapped_for_a_link_after_the_scan_is_not_read(box, tmp_path, monkeypatch):
     inbox, _ = box
     (inbox / "orders.csv").write_bytes(small_orders())
-    scan = ib.scan
+    scan = inbox_files.scan
 
     def swap(*a, **k):
         ready = scan(*a, **k)
@@ -520,11 +522,11 @@ def test_a_file_with_a_name_of_250_characters_reaches_failed_on_its_first_poll(b
 
 def test_fit_name_keeps_the_suffix_and_the_limit():
     long = "ü" * 200 + ".csv.error.txt"
-    short = ib.fit_name(long, ".error.txt")
+    short = inbox_files.fit_name(long, ".error.txt")
     assert len(short.encode()) <= 255 and short.endswith(".error.txt")
-    assert ib.fit_name(long, ".error.txt") == short  # stable: the same name each time
-    assert ib.fit_name("ü" * 199 + "x.csv.error.txt", ".error.txt") != short
-    assert ib.fit_name("orders.csv.error.txt", ".error.txt") == "orders.csv.error.txt"
+    assert inbox_files.fit_name(long, ".error.txt") == short  # stable: the same name each time
+    assert inbox_files.fit_name("ü" * 199 + "x.csv.error.txt", ".error.txt") != short
+    assert inbox_files.fit_name("orders.csv.error.txt", ".error.txt") == "orders.csv.error.txt"
 
 
 # -- a file whose orders were all billed already ----------------------------------------------
@@ -561,3 +563,23 @@ def test_a_file_whose_orders_are_all_billed_is_filed_with_a_note(box, tmp_path, 
     assert more.outcome == "processed" and more.workbook in workbooks(outbox)
     store.engine.dispose()
 
+
+
+def test_the_inbox_takes_every_ending_a_source_reads_and_nothing_else(box):
+    """The endings come from the source registry: a new source's files are taken too."""
+    from flows.sources import registry
+
+    inbox, _ = box
+    offered = [f"orders{s}" for s in registry.file_suffixes()] + ["orders.txt", "orders.xls"]
+    for name in offered:
+        (inbox / name).write_bytes(small_orders())
+    billed = []
+
+    def record(path, date):
+        billed.append(path.name)
+        raise ib.FileFailed(f"{path.name}: recorded")
+
+    taken = twice(inbox, record)
+    assert sorted(billed) == sorted(f"orders{s}" for s in registry.file_suffixes())
+    refused = {t.file for t in taken if "not a booking-order export" in t.message}
+    assert refused == {"orders.txt", "orders.xls"}

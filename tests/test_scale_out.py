@@ -300,7 +300,7 @@ def test_redate_a_group_draft_bills_only_that_companys_rows(tmp_path):
 
 def test_a_file_dropped_in_the_inbox_is_billed_for_every_company(prefect_harness, tmp_path,
                                                                  capsys):
-    from flows import inbox as ib
+    from flows import watch
     from test_inbox import watch_args
 
     inbox, outbox = tmp_path / "inbox", tmp_path / "outbox"
@@ -308,7 +308,7 @@ def test_a_file_dropped_in_the_inbox_is_billed_for_every_company(prefect_harness
     shutil.copy2(SAMPLE_ORDERS, inbox / "orders.csv")
     _, args = watch_args("--inbox", str(inbox), "--outbox", str(outbox), "--config", str(GROUP),
                          "--invoice-date", INVOICE_DATE.isoformat(), "--settle", "0", "--once")
-    assert ib.watch_main(args) == 0  # older than the settle time: taken at first sight
+    assert watch.watch_main(args) == 0  # older than the settle time: taken at first sight
     out = capsys.readouterr().out
     assert "processed orders.csv" in out
     assert "[100_2026-10-30_" in out and ", 200_2026-10-30_" in out

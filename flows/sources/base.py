@@ -3,7 +3,8 @@
 A source reads one place (a file, later a database) into a frame of *text* with the canonical
 column ids plus ``source`` and ``source_row``; parsing and validation are the same for all
 sources. A source that is unusable as a whole raises :class:`SourceError` with a message a
-user can act on; a bad row is never an exception.
+user can act on; a bad row is never an exception. The members every source module offers
+are the Protocol :class:`flows.sources.registry.Source`, checked when the registry is built.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import pandas as pd
 
@@ -48,10 +48,6 @@ def file_size(location: str) -> int:
         return Path(location).stat().st_size
     except OSError:
         return 0
-
-
-class Source(Protocol):
-    def __call__(self, location: str) -> Extract: ...
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,13 @@ from .base import Extract, Limits, SourceError, file_size, over_limit, read_file
 
 _INK = "[!-~]"  # a printable ASCII character other than space: the cell is not blank
 
+# the members of a source (flows.sources.registry.Source); a file with an ending no source
+# claims is read as CSV too (registry.DEFAULT_KIND)
+SUFFIXES = (".csv",)
+READS_URLS = False
+OPTIONS: tuple[str, ...] = ()
+PRICE_FORMAT = None  # the company's price_format decides
+
 
 def read(location: str, limits: Limits | None = None) -> Extract:
     limits = limits or Limits.from_env()

@@ -88,6 +88,14 @@ INVOICE_METHOD = "invoice.method"
 ORDER_TABLE = "o_ac_order"
 CONNECT_TIMEOUT_S = 10
 
+# the members of a source (flows.sources.registry.Source): SQLAlchemy URLs, the incremental
+# window of read(), and amounts always written as plain decimals (amount_text), whatever
+# format the installation shows
+SUFFIXES: tuple[str, ...] = ()
+READS_URLS = True
+OPTIONS = ("since", "recheck", "recheck_statuses")
+PRICE_FORMAT = "plain"
+
 
 # ------------------------------------------------------------------------------------------
 # The OpenOlat tables as the query sees them (names and result types only; never created here)

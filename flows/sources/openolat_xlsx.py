@@ -63,6 +63,12 @@ _ENCRYPTION_INFO = "EncryptionInfo".encode("utf-16-le")
 _XLS_STREAM = "Workbook".encode("utf-16-le")
 _MAX_EXACT_INT = 2**63
 
+# the members of a source (flows.sources.registry.Source)
+SUFFIXES = (".xlsx", ".xlsm")
+READS_URLS = False
+OPTIONS: tuple[str, ...] = ()
+PRICE_FORMAT = None  # the company's price_format decides
+
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", str(text)).strip().casefold()
