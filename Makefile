@@ -21,8 +21,17 @@ install: $(BIN)/billing-export
 run: install
 	$(BIN)/billing-export run --invoice-date $(INVOICE_DATE) --outbox $(OUTBOX)
 
+# test: everything, on TEST_WORKERS processes (pytest-xdist; 0 runs them in this one); the e2e
+# module, the Prefect-harness tests and modules sharing a module fixture each stay on one worker
+# (tests/conftest.py, xdist_group). Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set:
+# otherwise every worker and every subprocess the tests start compiles the project again, and
+# pytest rewrites every test module on every run.
+TEST_WORKERS ?= 2
+TEST_ENV := PYTHONDONTWRITEBYTECODE= PREFECT_HOME=$$(mktemp -d)
+
 test: install lint
-	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} PREFECT_HOME=$$(mktemp -d) $(BIN)/python -m pytest
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-ci} $(TEST_ENV) \
+		$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 sample-data: install
 	$(BIN)/python sample_data/generate_orders.py
@@ -53,19 +62,21 @@ bench: install
 
 # --- test-fast / lint: the loop while developing (README.md, "Tests"). test-fast leaves out what
 # needs a database server, Prefect, the e2e stack or a whole job (markers set in
-# tests/conftest.py), and the flows modules that import Prefect and hold no doctest;
+# tests/conftest.py), and the modules of flows/ that hold no doctest (their tests import what
+# they need; collecting them as doctest modules imports Prefect for nothing), and the e2e flows;
 # hypothesis draws the `dev` profile's examples, on FAST_WORKERS processes (pytest-xdist; 0 runs
 # them in this one). lint: ruff and the layer contracts.
 FAST_WORKERS ?= 2
 FAST_MARKERS := not db and not prefect and not e2e and not slow
-FAST_IGNORE := --ignore=flows/billing_run.py --ignore=flows/process_inbox.py \
-	--ignore=flows/task_runners.py
+FAST_IGNORE := $(addprefix --ignore=,$(shell grep -L '>>> ' flows/*.py flows/*/*.py)) \
+	--ignore=tests/e2e_flows.py
 
 .PHONY: test-fast lint
 
 test-fast: install
-	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-dev} PREFECT_HOME=$$(mktemp -d) \
-		$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)" $(FAST_IGNORE) -n $(FAST_WORKERS) $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=$${HYPOTHESIS_PROFILE:-dev} $(TEST_ENV) \
+		$(BIN)/python -m pytest -q -m "$(FAST_MARKERS)" $(FAST_IGNORE) -n $(FAST_WORKERS) \
+		--dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -88,7 +89,7 @@ DB_SERVERS = {"postgresql", "mariadb"}
 SLOW_FIXTURES = {"sample_config", "crash_context"}
 
 
-@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by these marks, and before xdist groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
@@ -100,3 +101,37 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.db)
         if names & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
+        group = xdist_group(item)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+# --- pytest-xdist (make test and make test-fast run `-n 2 --dist loadgroup`) ------------------
+# A work unit is one test, except for what must stay in one process: the e2e module (one server
+# stack, started once for the module), the tests on the session's Prefect harness (one
+# temporary server per process, so only one process starts one) and the tests of a module
+# that share a module-scoped fixture (a database loaded or a job billed once per module, not
+# once per worker). The e2e group is mostly waiting on its server: the other worker bills on.
+
+def xdist_group(item) -> str | None:
+    """The one xdist group of a test, or None: e2e first, then the harness, then its module."""
+    if item.get_closest_marker("e2e"):
+        return "e2e"
+    if item.get_closest_marker("prefect"):
+        return "prefect"
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info else ()
+    if any(d.scope == "module" for chain in defs for d in chain):
+        return item.path.stem
+    return None
+
+
+def pytest_configure(config):
+    """Each xdist worker gets a PREFECT_HOME of its own before anything imports Prefect (which
+    reads it once): two workers never share a profile, a memo store or result storage."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        base = os.environ.get("PREFECT_HOME") or tempfile.mkdtemp(prefix="prefect-home-")
+        home = Path(base) / worker
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["PREFECT_HOME"] = str(home)

@@ -19,6 +19,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from schemas.workbook import DEFERRALS, SHEETS, VALUE_LABELS, workbook_sheets
 from transforms.deferrals import deferral_table
 from transforms.pipeline import output_tables
@@ -29,7 +30,7 @@ from test_compose_billable import _KINDS, COMPANY, expect, run  # noqa: E402
 for _c in DEFERRALS.cols:  # so that expect() shows the sheet's amounts in their currency
     _KINDS.setdefault(_c.id, (_c.kind, _c.currency))
 
-SETTINGS = settings(max_examples=150, deadline=None,
+SETTINGS = settings(max_examples=examples(0.75), deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -100,7 +101,8 @@ def test_each_lines_spread_is_exact_and_within_one_unit_of_its_share(rows):
             assert part == 0 or (part > 0) == (net > 0)
 
 
-@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(0.25), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(line_strategy, min_size=1, max_size=6), st.integers(1, 12))
 def test_totals_per_fiscal_period_equal_the_lines_and_the_table_is_deterministic(rows, start):
     lines, invoices = frames(rows, start_month=start)

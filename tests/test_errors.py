@@ -210,6 +210,8 @@ def test_state_commands_use_the_same_exit_codes(api_env, tmp_path):
     assert code == 5 and str(tmp_path / "file") in message and "give a folder" in message
 
 
+@pytest.mark.slow  # a CLI subprocess that waits for the Prefect server it starts
+@pytest.mark.prefect
 def test_prefect_server_not_up_in_time(tmp_path):
     """Only the flow on a task runner of its own starts a temporary server (a plain run needs
     none, and delivers where the server would not have started)."""

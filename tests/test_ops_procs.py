@@ -15,8 +15,9 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
-                                reason="process handling is checked on Linux")
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                 reason="process handling is checked on Linux"),
+              pytest.mark.slow]  # real processes and waits: seconds each
 
 
 def _load_procs():

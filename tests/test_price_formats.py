@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import examples
 from flows import job
 from flows.config import ConfigError
 from flows.sources import csv_file
@@ -36,7 +37,7 @@ from transforms.currencies import EXPONENTS
 from transforms.headers import map_headers
 from transforms.parse import parse_booking_orders, parse_money
 
-SETTINGS_H = settings(max_examples=150, deadline=None,
+SETTINGS_H = settings(max_examples=examples(0.75), deadline=None,
                       suppress_health_check=[HealthCheck.too_slow])
 
 #: PriceAmountFormat's enum: (grouping separator, decimal separator); plain: older versions
