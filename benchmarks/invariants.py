@@ -15,7 +15,7 @@ from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
 import numpy as np
 import pandas as pd
 
-from transforms import currencies
+from transforms import minor_units
 from transforms.money import PERCENT_SCALE, RATE_SCALE
 from transforms.reconcile import billed_rows, row_buckets
 
@@ -70,7 +70,7 @@ def _exact_sample(inv, taxes, settings, rng) -> list[str]:
                 fails.append(f"§9.3 tax of {r.invoice_number} {r.tax_code}: {r.tax_amount} "
                              f"!= decimal {expect}")
     for r in _sample(inv, rng):
-        e_from = currencies.exponent(r.currency)
+        e_from = minor_units.exponent(r.currency)
         for k in (1, 2, 3):
             h = getattr(r, f"home_currency_{k}")
             if not isinstance(h, str):
@@ -78,7 +78,7 @@ def _exact_sample(inv, taxes, settings, rng) -> list[str]:
             rate = Decimal(int(getattr(r, f"exchange_rate_{k}"))) / RATE_SCALE
             factor = Decimal(int(getattr(r, f"rate_factor_{k}")))
             amount = Decimal(int(r.invoice_amount)).scaleb(-e_from)
-            expect = _round((amount / factor * rate).scaleb(currencies.exponent(h)), mode)
+            expect = _round((amount / factor * rate).scaleb(minor_units.exponent(h)), mode)
             if int(getattr(r, f"invoice_amount_hc_{k}")) != expect:
                 fails.append(f"§9.3 {r.invoice_number} in {h}: "
                              f"{getattr(r, f'invoice_amount_hc_{k}')} != decimal {expect}")

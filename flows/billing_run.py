@@ -110,7 +110,7 @@ def _partition_name() -> str:
 @task(name="bill", task_run_name=_partition_name, cache_policy=NONE)
 @_stage
 def bill_partition_task(orders, ctx, key):
-    """One partition of one company, up to numbering (transforms.pipeline.PARTITION_STEPS);
+    """One partition of one company, up to numbering (transforms.billing.PARTITION_STEPS);
     mapped over all partitions, so a cluster bills them side by side."""
     logger = get_run_logger()
 

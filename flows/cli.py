@@ -254,7 +254,7 @@ def _state_main(args) -> int:
         if result.already_delivered:
             print(f"already delivered (run {result.run_id})")
             return 0
-        from transforms.currencies import exponent
+        from transforms.minor_units import exponent
         from transforms.money import to_decimal
         inv = result.rendered.tables["invoices"]
         for r in inv.itertuples(index=False):

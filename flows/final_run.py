@@ -35,11 +35,11 @@ from schemas.problems import concat
 from schemas.settings import RunParameters
 from schemas.workbook import INVOICES, LINES, TAXES
 from transforms import lifecycle
-from transforms.billing import Billing
+from transforms.steps import Billing
 from transforms.credit import as_records, with_credit_notes
 from transforms.numbering import apply_numbers, final_order
 from transforms.parse import parse_booking_orders
-from transforms.pipeline import output_tables
+from transforms.billing import output_tables
 from transforms.reconcile import row_buckets
 
 from . import job, qrbills, state_store

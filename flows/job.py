@@ -25,10 +25,10 @@ from xlsxwriter.exceptions import FileCreateError
 from schemas.problems import concat
 from schemas.settings import RunParameters
 from schemas.workbook import label_values, workbook_sheets
-from transforms.billing import Billing, Context
+from transforms.steps import Billing, Context
 from transforms.parse import parse_booking_orders
 from transforms.partition import split_companies
-from transforms.pipeline import bill, output_tables  # noqa: F401 - bill: the stages' own
+from transforms.billing import bill, output_tables  # noqa: F401 - bill: the stages' own
 from transforms.reconcile import (address_parties, billed_rows, currency_totals,
                                   reconciliation, row_buckets, warnings)
 from transforms.validate import validate_booking_orders

@@ -31,7 +31,7 @@ from typing import Any, Callable, Literal, Protocol
 
 from schemas.problems import concat, empty_problems
 from transforms.partition import hash_partitions
-from transforms.pipeline import bill_partition, finish
+from transforms.billing import bill_partition, finish
 
 from . import defaults, errors, final_run, job
 from .summary import group_summary, summarise
@@ -225,7 +225,7 @@ def validate(ex, price_format: str = "detect"):
 
 
 def bill_part(orders, ctx, key, progress=None):
-    """One hash partition of one company, up to numbering (transforms.pipeline)."""
+    """One hash partition of one company, up to numbering (transforms.billing)."""
     return bill_partition(orders, ctx, progress)[0]
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from iso3166 import countries
 
-from transforms.currencies import exponent
+from transforms.minor_units import exponent
 from transforms.money import to_decimal
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 from xlsxwriter.utility import xl_col_to_name
 
 from schemas.columns import AMOUNT, DATE, PERCENT, RATE, TEXT, VARIANT, Sheet
-from transforms import currencies
+from transforms import minor_units
 
 from .errors import WriterError
 
@@ -116,7 +116,7 @@ def _exponents(currency: pd.Series) -> np.ndarray:
     distinct currency."""
     codes, values = pd.factorize(currency, use_na_sentinel=False)
     known = pd.Series(values, dtype="object")
-    return currencies.exponents(known.where(known.notna(), ""))[codes]
+    return minor_units.exponents(known.where(known.notna(), ""))[codes]
 
 
 def _excel_dates(values: pd.Series, name: str, header: str) -> tuple[pa.Array, np.ndarray]:

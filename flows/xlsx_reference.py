@@ -35,7 +35,7 @@ import pandas as pd
 import xlsxwriter
 
 from schemas.columns import AMOUNT, DATE, PERCENT, RATE, TEXT, VARIANT, Sheet
-from transforms import currencies
+from transforms import minor_units
 
 from .errors import WriterError
 from .workbook import (EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, OPTIONS, RowsTask, WriteReport, check,
@@ -67,7 +67,7 @@ def _missing(value) -> bool:
 
 def _exponent(currency) -> int:
     code = currency if isinstance(currency, str) else ""
-    return int(currencies.exponents(pd.Series([code], dtype="object"))[0])
+    return int(minor_units.exponents(pd.Series([code], dtype="object"))[0])
 
 
 def _cells(wb, ws, t: RowsTask) -> None:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.problems import Reason
-from transforms.billing import Billing, Rejection, sort_codes
+from transforms.steps import Billing, Rejection, sort_codes
 from transforms.compose import booking_rank, booking_sort_key
 
 REASONS = [Reason.NOT_INVOICE_METHOD, Reason.AFTER_CUTOFF, Reason.CANCELED_NO_FEE,
@@ -166,13 +166,13 @@ def test_lines_in_number_order_as_sorting_by_number_and_line(sizes, rnd, first_n
 @given(st.lists(st.sampled_from(["a", "b", "c", "d", None]), max_size=12),
        st.lists(st.sampled_from(["a", "b", "c"]), max_size=3, unique=True))
 def test_positions_equal_an_index_lookup(keys, of):
-    from transforms.billing import positions
+    from transforms.steps import positions
     keys, of = pd.Series(keys, dtype="str"), pd.Series(of, dtype="str")
     assert positions(keys, of).tolist() == pd.Index(of).get_indexer(keys).tolist()
 
 
 def test_positions_of_keys_in_runs():
-    from transforms.billing import positions
+    from transforms.steps import positions
     of = pd.Series(["k1", "k2", "k3"], dtype="str")
     keys = pd.Series(["k1", "k1", "k2", "k3", "k3", "k3"], dtype="str")
     assert positions(keys, of).tolist() == [0, 0, 1, 2, 2, 2]
@@ -183,7 +183,7 @@ def test_fields_the_lines_leave_behind_are_read_by_no_sheet():
     must take it off that list."""
     from schemas.problems import PROBLEM_COLUMNS
     from schemas.workbook import INVOICES, LINES, TAXES
-    from transforms.billable import NOT_CARRIED
+    from transforms.billability import NOT_CARRIED
     from transforms.compose import INVOICE_FIELDS
     read = (set(LINES.ids) | set(INVOICES.ids) | set(TAXES.ids) | set(PROBLEM_COLUMNS)
             | set(INVOICE_FIELDS.values()) | {"content_hash", "booking_row"})
@@ -194,7 +194,7 @@ def test_fields_the_lines_leave_behind_are_read_by_no_sheet():
 @given(st.lists(st.tuples(st.sampled_from(["a", "b", None]), st.sampled_from([1, 2, 3])),
                 max_size=20))
 def test_distinct_rows_number_equal_rows_in_order_of_appearance(rows):
-    from transforms.billing import distinct_rows, first_rows
+    from transforms.steps import distinct_rows, first_rows
     frame = pd.DataFrame({"t": pd.Series([t for t, _ in rows], dtype="str"),
                           "n": np.array([n for _, n in rows], dtype=np.int64)})
     seen: dict = {}

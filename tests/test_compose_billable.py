@@ -1,7 +1,7 @@
 """Billability, composition and the invoice invariants, written as small booking tables.
 
 A test states its bookings and reference data as text tables (the way an accountant keeps them),
-runs the real pipeline (parse → validate → transforms.pipeline.bill → output tables) and compares
+runs the real pipeline (parse → validate → transforms.billing.bill → output tables) and compares
 the result with a small expected table in the same notation: amounts as decimal text in the
 currency of their row, dates as YYYY-MM-DD, rates as percent.
 
@@ -25,10 +25,10 @@ from schemas.columns import AMOUNT, DATE, PERCENT, RATE
 from schemas.problems import Reason, concat
 from schemas.settings import RunParameters, Settings
 from schemas.workbook import INVOICES, LINES, TAXES
-from transforms import currencies, money
-from transforms.billing import Billing, Context
+from transforms import minor_units, money
+from transforms.steps import Billing, Context
 from transforms.parse import parse_booking_orders
-from transforms.pipeline import bill, output_tables
+from transforms.billing import bill, output_tables
 from transforms.reconcile import row_buckets
 from transforms.reference import parse_table
 from transforms.validate import validate_booking_orders
@@ -164,7 +164,7 @@ def cell(frame: pd.DataFrame, i: int, col: str) -> str:
         return ""
     kind, cur_col = _KINDS.get(col, (None, None))
     if kind == AMOUNT:
-        return str(money.to_decimal(int(v), currencies.exponent(frame[cur_col].iloc[i])))
+        return str(money.to_decimal(int(v), minor_units.exponent(frame[cur_col].iloc[i])))
     if kind in (PERCENT, RATE):
         scale = 4 if kind == PERCENT else 6
         return format(Decimal(int(v)).scaleb(-scale).normalize(), "f")
@@ -193,7 +193,7 @@ def problems_of(r: Run) -> list[tuple[str, str]]:
 
 
 def minor(text: str, cur: str) -> int:
-    m, ok = money.to_minor([text], [currencies.exponent(cur)])
+    m, ok = money.to_minor([text], [minor_units.exponent(cur)])
     assert ok[0], text
     return int(m[0])
 
@@ -265,16 +265,16 @@ def check_exact(r: Run, company: Settings) -> None:
                 assert t["tax_amount"] == rnd(Decimal(int(t["tax_base"])) * rate / 100)
         for _, i in r.invoices.iterrows():
             cur = i["currency"]
-            inc = Decimal(company.cash_rounding.get(cur, "0")).scaleb(currencies.exponent(cur))
+            inc = Decimal(company.cash_rounding.get(cur, "0")).scaleb(minor_units.exponent(cur))
             gross = Decimal(int(i["net_amount"] + i["tax_amount"]))
             want = rnd(gross / inc) * inc if inc > 0 else gross
             assert i["invoice_amount"] == want
-            e_from = currencies.exponent(cur)
+            e_from = minor_units.exponent(cur)
             for k in (1, 2, 3):
                 h = i[f"home_currency_{k}"]
                 if pd.isna(h):
                     continue
-                e_to = currencies.exponent(h)
+                e_to = minor_units.exponent(h)
                 rate = Decimal(int(i[f"exchange_rate_{k}"])) / money.RATE_SCALE
                 factor = Decimal(int(i[f"rate_factor_{k}"]))
                 if h == cur:
@@ -548,7 +548,7 @@ def booking_tables(draw):
     rows = []
     for i in range(n):
         cur = draw(st.sampled_from(["CHF", "CHF", "EUR", "JPY", "USD"]))
-        e = currencies.exponent(cur)
+        e = minor_units.exponent(cur)
         price = draw(st.integers(0, 5 * 10**6))
         fee = draw(st.one_of(st.none(), st.integers(0, 10**5)))
         rows.append({

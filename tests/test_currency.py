@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from transforms import money
-from transforms.currency import to_home
-from transforms.exchange import lookup_rates
+from transforms.home_currency import to_home
+from transforms.exchange_rates import lookup_rates
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_compose_billable import (COMPANY, CUSTOMERS_HEADER, EXCHANGE_RATES,  # noqa: E402
@@ -112,7 +112,7 @@ def test_half_to_even_conversion_and_its_rounding_difference_in_a_run():
     ("1000.00", "CHF", "9.365", 1000, "EUR", "9.37"),  # 9.365 → 9.37
 ])
 def test_to_home_examples(amount, cur, rate, factor, home, expected):
-    from transforms.currencies import exponent
+    from transforms.minor_units import exponent
     a, _ = money.to_minor([amount.lstrip("-")], [exponent(cur)])
     a = -a if amount.startswith("-") else a
     r, ok = money.parse_scaled([rate], 6)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from conftest import examples
 from schemas.workbook import DEFERRALS, SHEETS, VALUE_LABELS, workbook_sheets
 from transforms.deferrals import deferral_table
-from transforms.pipeline import output_tables
+from transforms.billing import output_tables
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_compose_billable import _KINDS, COMPANY, expect, run  # noqa: E402

@@ -33,7 +33,7 @@ from flows.sources import openolat_xlsx as xl
 from schemas.problems import Reason
 from schemas.settings import SETTINGS, SettingError, Settings, parse_settings
 from transforms import amounts
-from transforms.currencies import EXPONENTS
+from transforms.minor_units import EXPONENTS
 from transforms.headers import map_headers
 from transforms.parse import parse_booking_orders, parse_money
 

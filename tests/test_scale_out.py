@@ -35,7 +35,7 @@ def test_partitioned_billing_gives_the_same_tables_as_one_partition(sample_confi
                                                                      partition_rows):
     from flows import job, pipeline
     from transforms.partition import hash_partitions
-    from transforms.pipeline import output_tables
+    from transforms.billing import output_tables
     from transforms.reconcile import reconciliation
 
     ex, valid, problems = _validated()
@@ -58,7 +58,7 @@ def test_partitioned_billing_gives_the_same_tables_as_one_partition(sample_confi
 def test_hash_partitions_keep_each_invoice_whole(sample_config):
     from flows import job
     from transforms.partition import hash_partitions
-    from transforms.pipeline import bill_partition
+    from transforms.billing import bill_partition
 
     _, valid, _ = _validated()
     params = job.default_params(INVOICE_DATE, None, None, sample_config)

@@ -603,7 +603,7 @@ def test_incremental_final_run_credits_and_reinvoices_a_silent_price_edit(prefec
                               {"c": code, "n": old_invoice}).scalar()
     assert status == "credited"
     assert now.loc[str(target), "invoice_number"] != old_invoice
-    from transforms.currencies import EXPONENTS
+    from transforms.minor_units import EXPONENTS
     ten = 10 * 10 ** EXPONENTS[price["currency"]]  # 10 in minor units
     assert now.loc[str(target), "amount"] == price["amount"] + ten
     assert now.loc[str(cancelled), ["charge_type", "amount"]].tolist() == ["fee", 5000]

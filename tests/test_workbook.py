@@ -23,7 +23,7 @@ from conftest import INVOICE_DATE, SAMPLE_ORDERS
 from flows.workbook import CUT_MARKER
 from schemas.columns import AMOUNT, DATE, INT, PERCENT, RATE, TEXT, VARIANT
 from schemas.workbook import INVOICES, LINES, RECONCILIATION, REJECTED, SHEETS, TAXES
-from transforms import currencies
+from transforms import minor_units
 from transforms.reconcile import label
 
 HOME = (1, 2, 3)
@@ -259,7 +259,7 @@ def test_amounts_carry_their_currencys_decimals(sample_run):
                 if c.kind != AMOUNT or cell.value is None:
                     continue
                 cur = row[c.currency].value
-                exp = currencies.exponent(cur)
+                exp = minor_units.exponent(cur)
                 assert cell.data_type == "n", (sheet.id, c.id)
                 assert _decimals(cell.number_format) == exp, (sheet.id, c.id, cur,
                                                               cell.number_format)
@@ -307,7 +307,7 @@ def test_reconciliation_values_are_typed_cells(sample_run):
     assert {k[2] for k, _ in totals} == {"CHF", "EUR", "JPY", "USD"}
     for (_, metric, cur), cell in totals:
         assert cell.data_type == "n", metric
-        assert _decimals(cell.number_format) == currencies.exponent(cur), (metric, cur)
+        assert _decimals(cell.number_format) == minor_units.exponent(cur), (metric, cur)
     params = label("parameters", "de")
     assert by[(params, "invoice_date", None)].is_date
     assert by[(params, "invoice_date", None)].value == dt.datetime(2026, 10, 30)

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .billing import Billing, Context, sort_codes
+from .steps import Billing, Context, sort_codes
 
 INVOICE_FIELDS = {
     "invoice_to_name": "name", "invoice_to_addition": "addition",

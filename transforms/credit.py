@@ -17,7 +17,7 @@ import pandas as pd
 from schemas.columns import AMOUNT, DATE
 from schemas.workbook import INVOICES, LINES, TAXES
 
-from .billing import Billing
+from .steps import Billing
 from .periods import fiscal, tax_period
 
 CREDIT_NOTE = "credit_note"

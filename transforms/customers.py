@@ -17,7 +17,7 @@ from stdnum import vatin
 
 from schemas.problems import Reason
 
-from .billing import Billing, Context, Rejection
+from .steps import Billing, Context, Rejection
 
 
 def vat_id_valid(ids: pd.Series) -> pd.Series:

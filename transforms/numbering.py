@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from . import payment_reference
-from .billing import Billing, Context, distinct_rows, first_rows, positions, sort_codes
+from .steps import Billing, Context, distinct_rows, first_rows, positions, sort_codes
 
 DRAFT_STATUS = "ready_to_print"
 INVOICE = "invoice"

@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from schemas import booking_order as bo
 from schemas.problems import PROBLEM_COLUMNS, Reason, concat, problems
 
-from . import amounts, currencies, money
+from . import amounts, minor_units, money
 from .country import normalise
 
 _MONEY_RE = (r"^\s*(?P<cur>[A-Za-z]{3})?[\s\u00a0\u202f]*"
@@ -132,8 +132,8 @@ def _parse_money_texts(s: pd.Series) -> pd.DataFrame:
     cur = parts["cur"].fillna(parts["cur2"]).str.upper()
     fits = amounts.fits(parts["num"])
     readable = pd.Series(fits != 0, index=s.index)
-    known = currencies.is_known(cur)
-    exps = currencies.exponents(cur.fillna(""))
+    known = minor_units.is_known(cur)
+    exps = minor_units.exponents(cur.fillna(""))
     number = amounts.decimal_text(parts["num"], fits)
     minor, ok = money.to_minor(number.fillna(""), np.maximum(exps, 0))
     # "1.250" could be 1250 grouped without its decimals: three decimals are read only in a
@@ -224,7 +224,7 @@ def _too_large(parsed: pd.DataFrame, text: pd.Series) -> pd.DataFrame:
         return parsed
     frac = text[suspect].astype("str").str.extract(r"[0-9]\.([0-9]+)\s*[A-Za-z]{0,3}\s*$")[0]
     decimals = frac.str.len().fillna(0).astype("int64")
-    exps = pd.Series(currencies.exponents(parsed.loc[suspect, "detail"].fillna("")),
+    exps = pd.Series(minor_units.exponents(parsed.loc[suspect, "detail"].fillna("")),
                      index=decimals.index)
     fits = decimals <= exps
     parsed = parsed.copy()

@@ -24,7 +24,7 @@ import pandas as pd
 
 from schemas.problems import Reason, concat, empty_problems, problems
 
-from .billing import Billing
+from .steps import Billing
 
 #: where a partition's rows come from: (company code, hash bucket)
 PartitionKey = tuple[str, int]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .billing import Billing, Context
+from .steps import Billing, Context
 
 _MONTHS = {"month": 1, "quarter": 3, "half_year": 6}
 

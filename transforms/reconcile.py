@@ -19,8 +19,8 @@ import pandas as pd
 from schemas.booking_order import HEADERS
 from schemas.problems import ALREADY_BILLED, NOT_BILLABLE, REJECTED, Reason
 
-from . import currencies, money
-from .billing import Billing
+from . import minor_units, money
+from .steps import Billing
 
 LABELS = {
     "rows_read": ("Gelesene Zeilen", "Rows read"),
@@ -149,7 +149,7 @@ def currency_totals(invoices: pd.DataFrame) -> dict[str, dict]:
 
 
 def _money_text(minor: int, cur: str) -> str:
-    return str(money.to_decimal(minor, currencies.exponent(cur)))
+    return str(money.to_decimal(minor, minor_units.exponent(cur)))
 
 
 def reconciliation(billing: Billing, rows_read: int, sources: list[tuple[str, str, int]],

@@ -18,7 +18,7 @@ import pandas as pd
 
 from schemas.reference import KEYS, TABLES
 
-from . import currencies, money
+from . import minor_units, money
 from .parse import _blank, _clean_text, _stripped_blank, parse_dates
 
 
@@ -143,7 +143,7 @@ def _table_checks(name, out, file) -> list[TableProblem]:
     found = []
     if name == "exchange_rates":
         for col in ("from_currency", "to_currency"):
-            bad = ~currencies.is_known(out[col]) & out[col].notna()
+            bad = ~minor_units.is_known(out[col]) & out[col].notna()
             found += [TableProblem(file, r, col, "unknown currency") for r in _rows(out, bad)]
         for col in ("rate", "factor"):
             bad = out[col].fillna(1) <= 0
@@ -205,17 +205,17 @@ def cross_check(tables: dict[str, pd.DataFrame], settings, files: dict[str, str]
         for r in _rows(cust, bad):
             found.append(TableProblem(files["customers"], r, "language", "expected de or en"))
     for cur in list(settings.home_currencies) + list(settings.cash_rounding):
-        if cur not in currencies.EXPONENTS:
+        if cur not in minor_units.EXPONENTS:
             found.append(TableProblem("company.toml", None, "home_currencies",
                                       f"unknown currency {cur}"))
     for cur, inc in settings.cash_rounding.items():
-        if cur in currencies.EXPONENTS:
-            minor, ok = money.to_minor([inc], [currencies.exponent(cur)])
+        if cur in minor_units.EXPONENTS:
+            minor, ok = money.to_minor([inc], [minor_units.exponent(cur)])
             if not ok[0] or minor[0] <= 0:
                 found.append(TableProblem(
                     "company.toml", None, f"cash_rounding.{cur}",
                     f"{inc!r} is not a positive amount with at most "
-                    f"{currencies.exponent(cur)} decimals"))
+                    f"{minor_units.exponent(cur)} decimals"))
     if found:
         raise ReferenceError(found)
 

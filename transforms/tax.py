@@ -30,7 +30,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context, Rejection, distinct_rows, first_rows
+from .steps import Billing, Context, Rejection, distinct_rows, first_rows
 
 HUNDRED_PERCENT = 100 * money.PERCENT_SCALE
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import money
-from .billing import Billing, Context
+from .steps import Billing, Context
 
 HUNDRED_PERCENT = 100 * money.PERCENT_SCALE
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import currencies, money
-from .billing import Billing, Context
+from . import minor_units, money
+from .steps import Billing, Context
 
 
 def cash_rounding(gross, increment, mode: str = money.HALF_UP) -> np.ndarray:
@@ -27,7 +27,7 @@ def increments(currency: pd.Series, table: dict[str, str]) -> np.ndarray:
     # parsed once per distinct currency (an invoice's currency is one of a few)
     codes, uniques = pd.factorize(currency, use_na_sentinel=False)
     uniques = pd.Series(uniques, dtype="object")
-    exps = currencies.exponents(uniques)
+    exps = minor_units.exponents(uniques)
     text = uniques.map(table).fillna("0")
     inc, ok = money.to_minor(text, np.maximum(exps, 0))
     inc = np.where(ok & (inc > 0), inc, 1)

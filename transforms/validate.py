@@ -13,7 +13,7 @@ from schemas.booking_order import booking_order_schema
 from schemas.problems import Reason, empty_problems, problems
 
 from . import money
-from .currencies import EXPONENTS, exponent
+from .minor_units import EXPONENTS, exponent
 
 _MONEY = ("price", "cancellation_fee")
 

@@ -79,7 +79,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
-from transforms.currencies import EXPONENTS
+from transforms.minor_units import EXPONENTS
 
 from ..errors import SourcePasswordGiven, SourceUnavailable  # noqa: F401 - flows.errors decides
 from .base import Extract, SourceError

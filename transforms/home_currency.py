@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import currencies, money
-from .billing import Billing, Context, positions
+from . import minor_units, money
+from .steps import Billing, Context, positions
 
 
 def to_home(amount, exp_from, rate, factor, exp_to, mode: str = money.HALF_UP) -> np.ndarray:
@@ -34,7 +34,7 @@ def convert(b: Billing, ctx: Context) -> Billing:
     inv = b.invoices.copy()
     taxes = b.taxes.copy()
     new_lines = {}  # the lines get columns only: no copy of the (large) frame
-    e_from = currencies.exponents(inv["currency"])
+    e_from = minor_units.exponents(inv["currency"])
     homes = ctx.settings.home_currencies
     # each line's and tax row's invoice as its position: the groups of the allocations
     line_pos = positions(b.lines["invoice_key"], inv["invoice_key"])
@@ -55,7 +55,7 @@ def convert(b: Billing, ctx: Context) -> Billing:
             taxes[f"home_currency_{k}"] = None
             continue
         h = homes[k - 1]
-        e_to = currencies.exponent(h)
+        e_to = minor_units.exponent(h)
         rate = inv[f"exchange_rate_{k}"].to_numpy(np.int64)
         factor = inv[f"rate_factor_{k}"].to_numpy(np.int64)
         conv = {m: to_home(inv[m].to_numpy(np.int64), e_from, rate, factor, e_to,

@@ -19,7 +19,7 @@ import pandas as pd
 from schemas.problems import Reason
 
 from . import money
-from .billing import Billing, Context, Rejection, distinct_rows, first_rows
+from .steps import Billing, Context, Rejection, distinct_rows, first_rows
 
 
 def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import pandas as pd
 from schemas.booking_order import INVOICE_METHODS
 from schemas.problems import Reason
 
-from .billing import Billing, Context, Rejection
+from .steps import Billing, Context, Rejection
 
 
 #: booking-order fields that no billing step, no sheet and no check reads: the lines leave
