@@ -440,3 +440,12 @@ def test_half_to_even_cash_rounding_with_a_ten_unit_step():
 def test_unknown_rounding_mode_is_an_error():
     with pytest.raises(ValueError, match="rounding mode"):
         money.mul_div_round(arr([1]), 1, 2, "half_down")
+
+
+@pytest.mark.parametrize("text", ["١٢", "12.٥", "１２", "১০০.00"])
+def test_digits_other_than_ascii_are_refused_not_read_as_zero(text):
+    """A rate or amount written in other scripts' digits (Arabic-Indic, full-width, Bengali)
+    is not a number the ERP reads: it is refused, never taken as 0 (a 0 % tax rate)."""
+    minor, ok = money.to_minor([text, "12.50"], [2, 2])
+    assert ok.tolist() == [False, True]
+    assert int(minor[1]) == 1250

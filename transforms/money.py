@@ -250,7 +250,7 @@ def _to_minor_ascii(arr: pa.Array, exps: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def _to_minor_python(s: pd.Series, exps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`to_minor` of stripped texts with Python's regular expressions: the reference."""
-    parts = s.str.extract(r"^(?P<sign>-?)(?P<int>\d{1,15})(?:\.(?P<frac>\d*))?$")
+    parts = s.str.extract(r"^(?P<sign>-?)(?P<int>[0-9]{1,15})(?:\.(?P<frac>[0-9]*))?$")
     ok = parts["int"].notna().to_numpy()
     frac = parts["frac"].fillna("").str.rstrip("0")
     frac_len = frac.str.len().to_numpy().astype(np.int64)
