@@ -119,7 +119,7 @@ class _Placeholders(FastQRBill):
 
     def qr_image(self):
         m = super().qr_image()
-        m.d = "Q"
+        m.d = "@@Q@@"
         return m
 
     def draw_bill(self, dwg, horiz_scissors=True):
@@ -171,7 +171,7 @@ class _Stub:
         self.width = width
 
     def save(self, buff) -> None:
-        buff.write(b'<path d="Q" id="qr-path" />')
+        buff.write(b'<path d="@@Q@@" id="qr-path" />')
 
 
 def _escape_text(text: str) -> str:

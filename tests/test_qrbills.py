@@ -55,7 +55,7 @@ CASES = [
             invoice_amount=99_999_999_999),
     invoice(6, address_line_1="", country="CH", zip="3011", city="Bern"),
     invoice(7, invoice_to_name="😀 Emoji GmbH", city="Zürich-Oerlikon"),
-    invoice(8, invoice_to_name="0 and Q are text", invoice_amount=0),
+    invoice(8, invoice_to_name="@@0@@ and @@Q@@ are text", invoice_amount=0),
 ]
 
 
