@@ -26,7 +26,7 @@ run: install
 # (tests/conftest.py, xdist_group). Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set:
 # otherwise every worker and every subprocess the tests start compiles the project again, and
 # pytest rewrites every test module on every run.
-TEST_WORKERS ?= 0  # 2 once test_exactly_once's SIGINT case passes on an xdist worker (see report)
+TEST_WORKERS ?= 2
 TEST_ENV := PYTHONDONTWRITEBYTECODE= PREFECT_HOME=$$(mktemp -d)
 
 test: install lint
