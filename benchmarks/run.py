@@ -110,12 +110,12 @@ def check_run(billing, company, workbook: Path, again: Path) -> dict:
     valid order, so the company's orders are what was billed)."""
     import hashlib
 
-    from flows import job, pipeline
+    from flows import stages, pipeline
     from invariants import check
 
     ex = company.ex
     fails = check(billing, ex.rows, company.config.settings)
-    ctx = job.context(company.config, company.params, company.rid)
+    ctx = stages.context(company.config, company.params, company.rid)
     partition_rows = max(1, len(company.orders) // 4)
     second = pipeline.bill(pipeline.LOCAL, [(company.orders, company.problems, ctx)],
                            partition_rows)[0]

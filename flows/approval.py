@@ -30,7 +30,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from pydantic import Field, model_validator
 
-from . import defaults, job
+from . import defaults, stages
 from .billing_run import Advanced, billing_run
 from .pipeline import previous_month_end, secret_url
 
@@ -142,7 +142,7 @@ def billing_with_approval(source: str = defaults.SOURCE, config: str = defaults.
                 "nothing final was issued", draft)
         return {**draft, "approval": "rejected", "comment": decision.comment.strip()}
     now = (None if adv.incremental else
-           job.extract(secret_url(source_secret) if source_secret else source).checksum)
+           stages.extract(secret_url(source_secret) if source_secret else source).checksum)
     if now is not None and _sources(draft) != {now}:
         text = ("the source changed since the draft was billed (sha256 "
                 f"{', '.join(sorted(str(s)[:12] for s in _sources(draft)))} → {now[:12]}): "

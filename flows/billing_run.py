@@ -23,7 +23,7 @@ from prefect.runtime import flow_run
 from prefect.states import Failed
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import defaults, errors, job, pipeline, task_runners
+from . import defaults, errors, stages, pipeline, task_runners
 from .errors import TransientError
 from .pipeline import previous_month_end
 from .summary import log_outcome
@@ -77,7 +77,7 @@ def _extract_name() -> str:
     if task_run.parameters.get("secret"):
         return f"extract secret {task_run.parameters['secret']}"
     source = str(task_run.parameters.get("source", ""))
-    return f"extract {job.public_location(source) if '://' in source else Path(source).name}"
+    return f"extract {stages.public_location(source) if '://' in source else Path(source).name}"
 
 
 @task(name="extract", task_run_name=_extract_name, cache_policy=NONE, retries=3,
@@ -123,7 +123,7 @@ def bill_partition_task(orders, ctx, key):
 @task(name="render", task_run_name="render", cache_policy=NONE)
 @_stage
 def render_task(billing, ex, config, params, rid, outbox, staged=None,
-                max_rows=job.EXCEL_MAX_ROWS, max_text=job.EXCEL_MAX_TEXT):
+                max_rows=stages.EXCEL_MAX_ROWS, max_text=stages.EXCEL_MAX_TEXT):
     rendered = pipeline.render(billing, ex, config, params, rid, outbox, staged, max_rows,
                                max_text)
     get_run_logger().info("rendered %s: sheets %s", rendered.name, ", ".join(
@@ -224,7 +224,7 @@ class Advanced(BaseModel):
         False, description="database source: read only the orders created or changed since "
                            "the last delivered final run of that database")
     partition_rows: int = Field(
-        job.DEFAULT_PARTITION_ROWS, gt=0,
+        stages.DEFAULT_PARTITION_ROWS, gt=0,
         description="a company with more orders than this is billed in hash partitions of its "
                     "invoice-to parties (the workbook is the same)")
     if_empty: Literal["deliver", "skip"] = Field(

@@ -422,7 +422,7 @@ def prefect_api() -> str | None:
 def _run_here(args) -> dict:
     """The pipeline in this process: no Prefect imported, no server started."""
     from . import pipeline
-    from .job import DEFAULT_PARTITION_ROWS
+    from .stages import DEFAULT_PARTITION_ROWS
     return pipeline.run(pipeline.Request(
         source=args.source, config=args.config, outbox=args.outbox,
         invoice_date=args.invoice_date, cutoff_date=args.cutoff_date, language=args.language,
@@ -435,7 +435,7 @@ def _run_flow(args) -> dict:
     """The Prefect flow ``billing-run`` (the same pipeline, its stages as tasks): on the
     server of PREFECT_API_URL, or a temporary one for a Dask task runner."""
     from .billing_run import Advanced, billing_run
-    from .job import DEFAULT_PARTITION_ROWS
+    from .stages import DEFAULT_PARTITION_ROWS
     from .task_runners import task_runner
     flow = billing_run
     if args.task_runner or args.dask_address or args.workers:

@@ -13,9 +13,9 @@ import json
 import os
 from pathlib import Path
 
-from . import final_run, pipeline, qrbills, state_store
+from . import commit_step, pipeline, qrbills, state_store
 from .config import load_config, load_group
-from .final_run import CommandError
+from .commit_step import CommandError
 from .outbox import manifest_name
 from .state_store import StateStore
 
@@ -56,7 +56,7 @@ def discard(store: StateStore, run_id: str) -> list[Path]:
 
 
 def redate(store: StateStore, run_id: str, invoice_date: dt.date,
-           source: str | None = None) -> final_run.FinalResult:
+           source: str | None = None) -> commit_step.FinalResult:
     """Make the draft again for ``invoice_date`` from the same source and settings, then
     discard the old one; refused (the draft kept) when nothing is left to bill. A database
     source is given again with ``source`` (its password is not stored)."""
@@ -80,10 +80,10 @@ def redate(store: StateStore, run_id: str, invoice_date: dt.date,
         company=rec["financial_company"] if group else None)
     try:
         result = pipeline.run(request).result
-    except final_run.NothingToBill as err:
+    except commit_step.NothingToBill as err:
         # its orders were billed finally since: an empty workbook would replace a draft that
         # still shows what was proposed, so the draft stays as it is
-        raise final_run.NothingToBill(f"draft {rec['run_id']} was not re-dated to "
+        raise commit_step.NothingToBill(f"draft {rec['run_id']} was not re-dated to "
                                       f"{invoice_date}: {err}; the draft is kept (discard it "
                                       f"with 'billing-export discard --run {rec['run_id']}')"
                                       ) from None

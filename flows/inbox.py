@@ -240,10 +240,10 @@ def local_biller(config, outbox: Path, language: str | None = None, store=None) 
     fixed."""
     import tempfile
 
-    from . import job, pipeline
+    from . import stages, pipeline
     from .config import Config, load_config
     try:
-        job.check_validation_enabled()
+        stages.check_validation_enabled()
         cfg = config if isinstance(config, Config) else load_config(config)
     except BillingError as err:
         raise InboxError(str(err)) from None
@@ -265,6 +265,6 @@ def local_biller(config, outbox: Path, language: str | None = None, store=None) 
             raise AllBilled(f"{path.name}: {result.nothing}")
         if result.delivery is not None:
             return str(result.delivery.workbook)
-        return str(outbox / job.file_name(cfg, pipeline.params(request, cfg), result.run_id))
+        return str(outbox / stages.file_name(cfg, pipeline.params(request, cfg), result.run_id))
 
     return bill

@@ -10,7 +10,7 @@ them as tasks (the partitions as a mapped task, the extract with retries by erro
 imports Prefect, so a run without a Prefect server starts in a fraction of a second.
 
 What happens under the state store's lock is one step, :func:`commit`: split what is billed
-already, bill the rest, credit notes, numbers, render, record (flows/final_run.py holds the
+already, bill the rest, credit notes, numbers, render, record (flows/commit_step.py holds the
 store's side of it).
 
 >>> Request(source="orders.csv", draft=False).kind
@@ -33,7 +33,7 @@ from schemas.problems import concat, empty_problems
 from transforms.partition import hash_partitions
 from transforms.billing import bill_partition, finish
 
-from . import defaults, errors, final_run, job
+from . import defaults, errors, commit_step, stages
 from .summary import group_summary, summarise
 from .config import Config, Group, Member, load_group
 from .state_store import StateStore, open_store
@@ -73,14 +73,14 @@ class Request:
     state: str | Path | StateStore | None = None
     source_secret: str | None = None  # a Prefect Secret block holding the database URL
     incremental: bool = False
-    partition_rows: int = job.DEFAULT_PARTITION_ROWS
+    partition_rows: int = stages.DEFAULT_PARTITION_ROWS
     #: a draft with nothing to bill: deliver it, skip it (inbox), or refuse it (re-dating)
     if_empty: Literal["deliver", "skip", "refuse"] = "deliver"
     billing_period: Literal["previous_month"] | None = None
     credit: Credit | None = None
     company: str | None = None
-    max_rows: int = job.EXCEL_MAX_ROWS  # the workbook's sheet limits (tests make them small)
-    max_text: int = job.EXCEL_MAX_TEXT
+    max_rows: int = stages.EXCEL_MAX_ROWS  # the workbook's sheet limits (tests make them small)
+    max_text: int = stages.EXCEL_MAX_TEXT
 
     @property
     def kind(self) -> str:
@@ -96,13 +96,13 @@ class Run:
     outbox: Path
     #: incremental reading of a database: (since, recheck, recheck_statuses)
     window: tuple = (None, (), ())
-    companies: list[job.CompanyRun] = field(default_factory=list)
-    prepared: list[final_run.Prepared] = field(default_factory=list)
-    results: list[final_run.FinalResult] = field(default_factory=list)
+    companies: list[stages.CompanyRun] = field(default_factory=list)
+    prepared: list[commit_step.Prepared] = field(default_factory=list)
+    results: list[commit_step.FinalResult] = field(default_factory=list)
     summaries: list[dict] = field(default_factory=list)
 
     @property
-    def result(self) -> final_run.FinalResult:
+    def result(self) -> commit_step.FinalResult:
         """The one company's result (a run of a single company, a credit)."""
         return self.results[0]
 
@@ -124,7 +124,7 @@ class Executor(Protocol):
 
     def map(self, stage: Callable, calls: list[tuple]) -> list: ...
 
-    def publish(self, summary: dict, rendered: job.Rendered, company: str) -> None: ...
+    def publish(self, summary: dict, rendered: stages.Rendered, company: str) -> None: ...
 
 
 def classified(stage: Callable, *args, **kwargs):
@@ -191,8 +191,8 @@ def plan(request: Request) -> Run:
     if not isinstance(request.state, StateStore):
         refuse_password(request.state and str(request.state), "state")
     if request.credit is None:  # a credit validates nothing: it negates what was delivered
-        job.check_validation_enabled()
-    job.use_jemalloc()
+        stages.check_validation_enabled()
+    stages.use_jemalloc()
     if request.invoice_date is None and request.billing_period == "previous_month":
         request = dataclasses.replace(request, invoice_date=previous_month_end(dt.date.today()))
     group = _group(request.config)
@@ -203,9 +203,9 @@ def plan(request: Request) -> Run:
     if request.credit is not None:
         run.companies = [_credit_run(run)]
     elif request.incremental and (request.source_secret
-                                  or job.source_kind(request.source) == "database"):
+                                  or stages.source_kind(request.source) == "database"):
         from .incremental import window
-        shown = job.public_location(secret_url(request.source_secret) if request.source_secret
+        shown = stages.public_location(secret_url(request.source_secret) if request.source_secret
                                     else request.source)
         run.window = window(store, [m.config.settings.code for m in group.members], shown)
     return run
@@ -215,13 +215,13 @@ def extract(source: str, since: dt.datetime | None = None, secret: str | None = 
             recheck: tuple = (), recheck_statuses: tuple = ()):
     """Read the source (``secret``: a Prefect Secret block holding the database URL, read
     here, so the URL with its password is never a parameter anybody stores)."""
-    return job.extract(secret_url(secret) if secret else source, since=since, recheck=recheck,
+    return stages.extract(secret_url(secret) if secret else source, since=since, recheck=recheck,
                        recheck_statuses=recheck_statuses)
 
 
 def validate(ex, price_format: str = "detect"):
     """Parse and validate every row: ``(valid orders, problems)``."""
-    return job.validate(ex, price_format)
+    return stages.validate(ex, price_format)
 
 
 def bill_part(orders, ctx, key, progress=None):
@@ -230,12 +230,12 @@ def bill_part(orders, ctx, key, progress=None):
 
 
 def render(billing, ex, config: Config, params, rid: str, outbox: Path,
-           staged: Path | None = None, max_rows: int = job.EXCEL_MAX_ROWS,
-           max_text: int = job.EXCEL_MAX_TEXT) -> job.Rendered:
+           staged: Path | None = None, max_rows: int = stages.EXCEL_MAX_ROWS,
+           max_text: int = stages.EXCEL_MAX_TEXT) -> stages.Rendered:
     """The workbook (and QR-bills) to ``staged``; the writer's OS errors name no file, so one
     that does not say is the outbox's."""
     try:
-        return job.render(billing, ex, config, params, rid, outbox, max_rows, max_text,
+        return stages.render(billing, ex, config, params, rid, outbox, max_rows, max_text,
                           staged=staged)
     except Exception as err:  # noqa: BLE001 - an OS error is said as one, the rest raised
         os_err = errors.os_error_of(err)
@@ -252,15 +252,15 @@ def commit(run: Run, executor: Executor, crash_test: CrashTest = _no_crash) -> N
     req = run.request
     codes = [c.config.settings.code for c in run.companies]
     prepared = []
-    with final_run.locked(run.store, codes, run.outbox) as held:
+    with commit_step.locked(run.store, codes, run.outbox) as held:
         started = [held.split(c) for c in run.companies]
-        todo = [s for s in started if isinstance(s, final_run.Started)]
+        todo = [s for s in started if isinstance(s, commit_step.Started)]
         billings = iter(bill(executor, [
             (s.life.to_bill, concat([s.run.problems, s.life.problems]),
-             job.context(s.run.config, s.run.params, s.run.rid)) for s in todo],
+             stages.context(s.run.config, s.run.params, s.run.rid)) for s in todo],
             req.partition_rows))
         for s in started:
-            if not isinstance(s, final_run.Started):  # delivered already
+            if not isinstance(s, commit_step.Started):  # delivered already
                 prepared.append(s)
                 continue
             billing = held.credit_notes(s, next(billings))
@@ -292,10 +292,10 @@ def bill(executor: Executor, jobs: list[tuple], partition_rows: int) -> list:
             for i, (_, problems, ctx) in enumerate(jobs)]
 
 
-def deliver(prepared: final_run.Prepared, outbox: Path, store: StateStore,
-            crash_test: CrashTest = _no_crash) -> final_run.FinalResult:
+def deliver(prepared: commit_step.Prepared, outbox: Path, store: StateStore,
+            crash_test: CrashTest = _no_crash) -> commit_step.FinalResult:
     """Move the committed workbook into the outbox and mark the run delivered."""
-    return final_run.deliver_committed(prepared, outbox, store, crash_test)
+    return commit_step.deliver_committed(prepared, outbox, store, crash_test)
 
 
 # -- the one sequence ------------------------------------------------------------------------
@@ -309,7 +309,7 @@ def run(request: Request, executor: Executor = LOCAL,
         ex = executor.call(extract, r.request.source, r.window[0], r.request.source_secret,
                            *r.window[1:])
         valid, problems = executor.call(
-            validate, ex, job.price_format(ex, [m.config for m in r.group.members]))
+            validate, ex, stages.price_format(ex, [m.config for m in r.group.members]))
         r.companies = companies(r, ex, valid, problems)
         del ex, valid, problems  # the runs hold what billing needs; the text is let go
     executor.call(commit, r, executor, crash_test)
@@ -318,11 +318,11 @@ def run(request: Request, executor: Executor = LOCAL,
     return r
 
 
-def companies(run: Run, ex, valid, problems) -> list[job.CompanyRun]:
+def companies(run: Run, ex, valid, problems) -> list[stages.CompanyRun]:
     """The source split among the companies of the run's group (only the one asked for, if
     ``request.company`` says so)."""
     req = run.request
-    out = [dataclasses.replace(c, if_empty=req.if_empty) for c in job.company_runs(
+    out = [dataclasses.replace(c, if_empty=req.if_empty) for c in stages.company_runs(
         ex, valid, problems, run.group, lambda cfg: params(req, cfg))]
     if req.company:
         run.group.member(req.company)  # an unknown company is a configuration error
@@ -331,12 +331,12 @@ def companies(run: Run, ex, valid, problems) -> list[job.CompanyRun]:
 
 
 def params(request: Request, config: Config):
-    return job.default_params(request.invoice_date, request.cutoff_date, request.language,
+    return stages.default_params(request.invoice_date, request.cutoff_date, request.language,
                               config, draft=request.draft)
 
 
-def _summarise(executor: Executor, run: Run, result: final_run.FinalResult,
-               company: job.CompanyRun) -> dict:
+def _summarise(executor: Executor, run: Run, result: commit_step.FinalResult,
+               company: stages.CompanyRun) -> dict:
     code = company.config.settings.code
     summary = summarise(result, run.store, company.params, code)
     if not result.nothing and not result.already_delivered:
@@ -344,15 +344,15 @@ def _summarise(executor: Executor, run: Run, result: final_run.FinalResult,
     return summary
 
 
-def _credit_run(run: Run) -> job.CompanyRun:
+def _credit_run(run: Run) -> stages.CompanyRun:
     """A credit's company run: no source, the store's orders of the invoice it credits."""
     if len(run.group.members) != 1:
         raise errors.ConfigurationError(f"{run.group.folder}: a group of companies; a credit "
                                         "is issued by one (say which with --company)")
     config = run.group.members[0].config
     p = params(run.request, config)
-    ex, rid, fresh = final_run.plan_credit(run.store, config, run.request.credit, p)
-    return job.CompanyRun(ex, final_run.canonical_empty(), empty_problems(), config, p, rid,
+    ex, rid, fresh = commit_step.plan_credit(run.store, config, run.request.credit, p)
+    return stages.CompanyRun(ex, commit_step.canonical_empty(), empty_problems(), config, p, rid,
                           credit=run.request.credit if fresh else None)
 
 

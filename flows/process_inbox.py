@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Failed
 
-from . import defaults, errors, job
+from . import defaults, errors, stages
 from .billing_run import billing_run
 from .config import load_group
 from .inbox import AllBilled, Bill, FileFailed, Taken, poll
@@ -36,7 +36,7 @@ def subflow_biller(config: str, outbox: str, language: str | None = None,
     files wait); a run failed by the file fails the file; a run failed by the machine, a
     server or a bug raises (the file waits)."""
     try:
-        job.check_validation_enabled()
+        stages.check_validation_enabled()
         load_group(config)
     except errors.BillingError as err:
         raise InboxError(str(err)) from None

@@ -83,7 +83,7 @@ def group_summary(name: str, companies: list[dict]) -> dict:
 
 
 def summarise(result, store, params, company: str = "") -> dict:
-    """One company's summary of a run (``final_run.FinalResult``) for the CLI and the UI."""
+    """One company's summary of a run (``commit_step.FinalResult``) for the CLI and the UI."""
     if result.nothing:
         counts = row_buckets(result.billing.problems)["bucket"].value_counts()
         return {"run": result.run_id, "nothing": result.nothing, "workbook": None,

@@ -1,5 +1,5 @@
 """Runs of the pipeline as the tests ask for them: a source with the parameters of a run
-(``job.default_params``), or a credit on demand — each a :class:`flows.pipeline.Request`
+(``stages.default_params``), or a credit on demand — each a :class:`flows.pipeline.Request`
 through :func:`flows.pipeline.run`, the path every production entry point takes."""
 
 from __future__ import annotations

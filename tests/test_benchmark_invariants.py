@@ -16,11 +16,11 @@ from invariants import check  # noqa: E402
 
 @pytest.fixture(scope="module")
 def billed(sample_config):
-    from flows import job
-    ex = job.extract(str(SAMPLE_ORDERS))
-    valid, problems = job.validate(ex)
-    params = job.default_params(INVOICE_DATE, None, None, sample_config)
-    billing, _ = job.bill(valid, problems, job.context(sample_config, params, "8B64FD36"))
+    from flows import stages
+    ex = stages.extract(str(SAMPLE_ORDERS))
+    valid, problems = stages.validate(ex)
+    params = stages.default_params(INVOICE_DATE, None, None, sample_config)
+    billing, _ = stages.bill(valid, problems, stages.context(sample_config, params, "8B64FD36"))
     return billing, ex.rows
 
 
@@ -51,13 +51,13 @@ def test_a_lost_row_is_reported(billed, sample_config):
 
 
 def test_the_check_follows_the_companys_rounding_mode(sample_config):
-    from flows import job
+    from flows import stages
     config = dataclasses.replace(sample_config, settings=dataclasses.replace(
         sample_config.settings, rounding="half_even"))
-    ex = job.extract(str(SAMPLE_ORDERS))
-    valid, problems = job.validate(ex)
-    params = job.default_params(INVOICE_DATE, None, None, config)
-    billing, _ = job.bill(valid, problems, job.context(config, params, "8B64FD36"))
+    ex = stages.extract(str(SAMPLE_ORDERS))
+    valid, problems = stages.validate(ex)
+    params = stages.default_params(INVOICE_DATE, None, None, config)
+    billing, _ = stages.bill(valid, problems, stages.context(config, params, "8B64FD36"))
     assert check(billing, ex.rows, config.settings) == []
     # the sample has exact half cents: read as half away from zero, they are a cent off
     fails = check(billing, ex.rows, sample_config.settings)

@@ -216,7 +216,7 @@ def test_a_credit_note_from_the_stored_invoice_reverses_its_spread():
     """A final run's credit note is rebuilt from the delivered invoice as the store keeps it;
     a line with service dates spreads to the exact negation in the same months, a line
     without any falls in the credit note's month (the month of its own invoice date)."""
-    from flows.final_run import documents
+    from flows.commit_step import documents
     from transforms.credit import credit_notes
     company = replace(COMPANY, deferrals=True)
     _, out = _deferrals(COURSES, company)

@@ -32,7 +32,7 @@ DATE = ["--invoice-date", INVOICE_DATE.isoformat()]
 
 def test_every_project_error_has_its_kind_and_exit_code():
     from flows.config import ConfigError
-    from flows.final_run import CommandError
+    from flows.commit_step import CommandError
     from flows.inbox import InboxError
     from flows.outbox import DeliveryError
     from flows.sources.base import SourceError
@@ -298,7 +298,7 @@ def test_a_bug_keeps_its_traceback_and_delivers_nothing(prefect_harness, tmp_pat
     def broken(*a, **k):
         raise KeyError("a bug")
 
-    monkeypatch.setattr(br.job, "validate", broken)
+    monkeypatch.setattr(br.stages, "validate", broken)
     state = br.billing_run(source=str(SAMPLE_ORDERS), config=str(SAMPLE),
                            outbox=str(tmp_path / "outbox"), invoice_date=INVOICE_DATE,
                            return_state=True)

@@ -27,7 +27,7 @@ from sqlalchemy import text
 
 from billing_runs import bill, credit
 from conftest import INVOICE_DATE, SAMPLE_ORDERS
-from flows import job, state_store
+from flows import stages, state_store
 from flows.state_store import open_store
 from test_state_store import store_location
 
@@ -50,7 +50,7 @@ def cut_source(path: Path, first: int, last: int) -> Path:
 
 
 def final_params(config):
-    return job.default_params(INVOICE_DATE, None, None, config, draft=False)
+    return stages.default_params(INVOICE_DATE, None, None, config, draft=False)
 
 
 def invoice_numbers(workbook: Path) -> list[str]:
@@ -103,7 +103,7 @@ def active_bookings(store) -> list[str]:
 # -- two runs at the same time ----------------------------------------------------------------
 
 def _concurrent_child(url: str, source: str, config, outbox: str, barrier) -> None:
-    from flows import job as jb, state_store as ss
+    from flows import stages as jb, state_store as ss
     params = jb.default_params(INVOICE_DATE, None, None, config, draft=False)
     barrier.wait(TIMEOUT)  # both processes are ready: go
     store = ss.open_store(url)  # a fresh store: both also migrate it at the same time
@@ -173,7 +173,7 @@ def test_two_final_runs_at_once_bill_each_order_once(store_url, tmp_path, sample
 # -- a crash at every failpoint ---------------------------------------------------------------
 
 def _crash_child(url: str, source: str, config, outbox: str, point: str) -> None:
-    from flows import job as jb, state_store as ss
+    from flows import stages as jb, state_store as ss
 
     def failpoint(name: str) -> None:
         if name == point:
@@ -188,7 +188,7 @@ def _crash_child(url: str, source: str, config, outbox: str, point: str) -> None
 @pytest.fixture(scope="module")
 def crash_context():
     ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["flows.final_run", "flows.job", "openpyxl", "psycopg",
+    ctx.set_forkserver_preload(["flows.commit_step", "flows.stages", "openpyxl", "psycopg",
                                 "sqlalchemy.dialects.postgresql.psycopg", __name__])
     return ctx
 
@@ -254,14 +254,14 @@ def test_credit_command_rerun_after_crash_delivers_once(tmp_path):
     """A credit command killed after its commit is finished by running it again."""
     import datetime as dt
 
-    from flows import job, state_store
+    from flows import stages, state_store
     from flows.config import load_config
     from conftest import SAMPLE, SAMPLE_ORDERS
 
     cfg = load_config(SAMPLE)
     store = state_store.open_store(tmp_path / "state.sqlite")
     outbox = tmp_path / "outbox"
-    final = job.default_params(dt.date(2026, 10, 30), None, None, cfg, draft=False)
+    final = stages.default_params(dt.date(2026, 10, 30), None, None, cfg, draft=False)
     bill(str(SAMPLE_ORDERS), cfg, final, outbox, store)
 
     class Died(Exception):
@@ -318,12 +318,12 @@ def test_a_run_killed_before_its_commit_is_swept_by_the_next_run_of_other_inputs
         lines: list[str] = []
         handler = logging.Handler(logging.WARNING)
         handler.emit = lambda record: lines.append(record.getMessage())
-        logging.getLogger("flows.final_run").addHandler(handler)
+        logging.getLogger("flows.commit_step").addHandler(handler)
         try:
             result = bill(second, sample_config, final_params(sample_config),
                                          outbox, store)
         finally:
-            logging.getLogger("flows.final_run").removeHandler(handler)
+            logging.getLogger("flows.commit_step").removeHandler(handler)
         assert staged_entries(outbox) == [] and leftovers(outbox) == []
         assert sorted(os.listdir(outbox)) == sorted(
             [result.delivery.workbook.name, result.delivery.manifest.name,
@@ -338,7 +338,7 @@ def test_a_run_killed_before_its_commit_is_swept_by_the_next_run_of_other_inputs
 def _signal_child(url: str, source: str, config, outbox: str, signum: int) -> None:
     import signal as sg
     import time
-    from flows import cli, job as jb, state_store as ss
+    from flows import cli, stages as jb, state_store as ss
 
     cli.terminate_cleanly()  # what `billing-export` installs for every command
 
@@ -435,7 +435,7 @@ def test_a_full_disk_while_rendering_leaves_nothing_and_bills_nothing(draft, sma
     from flows.outbox import DeliveryError
 
     source = str(cut_source(tmp_path / "orders.csv", 1, 8))  # 260 KiB with QR-bills
-    params = job.default_params(INVOICE_DATE, None, None, sample_config, draft=draft)
+    params = stages.default_params(INVOICE_DATE, None, None, sample_config, draft=draft)
     outbox = small_disk / "outbox"
     outbox.mkdir()
     filler = fill(small_disk, 8 * 1024)
@@ -489,7 +489,7 @@ def test_a_full_disk_at_delivery_is_finished_by_the_next_run(small_disk, tmp_pat
 
 
 def _identical_child(url: str, source: str, config, outbox: str, barrier, results) -> None:
-    from flows import job as jb, state_store as ss
+    from flows import stages as jb, state_store as ss
     params = jb.default_params(INVOICE_DATE, None, None, config, draft=True)
     barrier.wait(TIMEOUT)
     store = ss.open_store(url)

@@ -213,7 +213,7 @@ def _crash(monkeypatch, point):
         raise RuntimeError(f"simulated crash {point}")
 
     if point == "while billing":
-        monkeypatch.setattr("flows.job.deliver_rendered", die)
+        monkeypatch.setattr("flows.stages.deliver_rendered", die)
     elif point == "after delivery":
         monkeypatch.setattr(inbox_ledger.Ledger, "billed", die)
     elif point == "after the ledger":
@@ -363,7 +363,7 @@ def test_process_inbox_flow_bills_files_as_subflows(prefect_harness, box, monkey
     (inbox / "more.csv").write_bytes(small_orders(20))
     ib.observe(inbox, settle=0)
     with monkeypatch.context() as m:
-        m.setattr("flows.job.deliver_rendered", lambda *a: 1 / 0)
+        m.setattr("flows.stages.deliver_rendered", lambda *a: 1 / 0)
         assert run()["more.csv"]["outcome"] == "error"
     assert (inbox / "more.csv").exists()
     assert run()["more.csv"]["outcome"] == "processed"
@@ -372,7 +372,7 @@ def test_process_inbox_flow_bills_files_as_subflows(prefect_harness, box, monkey
 
 def test_process_inbox_files_a_file_whose_orders_are_all_billed(prefect_harness, box, tmp_path,
                                                                 sample_config):
-    from flows import job
+    from flows import stages
     from flows.process_inbox import process_inbox
     from flows.state_store import open_store
 
@@ -381,7 +381,7 @@ def test_process_inbox_files_a_file_whose_orders_are_all_billed(prefect_harness,
     store = open_store(state)
     source = tmp_path / "orders.csv"
     source.write_bytes(small_orders(30))
-    final = billing_runs.bill(str(source), sample_config, job.default_params(
+    final = billing_runs.bill(str(source), sample_config, stages.default_params(
         INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
     store.engine.dispose()
     before = workbooks(outbox)
@@ -533,14 +533,14 @@ def test_fit_name_keeps_the_suffix_and_the_limit():
 
 def test_a_file_whose_orders_are_all_billed_is_filed_with_a_note(box, tmp_path, sample_config):
     """Its orders were billed by a final run on the store: no empty workbook, a note."""
-    from flows import job
+    from flows import stages
     from flows.state_store import open_store
 
     inbox, outbox = box
     store = open_store(tmp_path / "state.sqlite")
     source = tmp_path / "orders.csv"
     source.write_bytes(small_orders(40))
-    final = billing_runs.bill(str(source), sample_config, job.default_params(
+    final = billing_runs.bill(str(source), sample_config, stages.default_params(
         INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
     before = workbooks(outbox)
     shutil.copy(source, inbox / "again.csv")

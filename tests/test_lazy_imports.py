@@ -15,7 +15,7 @@ def imported_after(statement: str) -> set[str]:
     return {m.split(".")[0] for m in out}
 
 
-@pytest.mark.parametrize("module", ["flows.job", "flows.qrbills", "flows.state_store"])
+@pytest.mark.parametrize("module", ["flows.stages", "flows.qrbills", "flows.state_store"])
 def test_the_run_path_imports_neither_qrbill_nor_sqlalchemy(module):
     found = imported_after(f"import {module}")
     assert not found & {"qrbill", "svgwrite", "sqlalchemy"}, found

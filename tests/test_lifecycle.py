@@ -29,8 +29,8 @@ from sqlalchemy import text
 
 from billing_runs import bill, credit
 from conftest import INVOICE_DATE, SAMPLE_ORDERS
-from flows import commands, final_run, job, state_store
-from flows.final_run import CommandError
+from flows import commands, commit_step, stages, state_store
+from flows.commit_step import CommandError
 from flows.state_store import open_store
 from schemas.columns import AMOUNT
 from schemas.workbook import INVOICES, LINES, TAXES
@@ -91,7 +91,7 @@ def write_orders(path: Path, rows: list[list[str]]) -> Path:
 # -- runs and what they delivered -------------------------------------------------------------
 
 def params(config, invoice_date=INVOICE_DATE, draft=False):
-    return job.default_params(invoice_date, None, None, config, draft=draft)
+    return stages.default_params(invoice_date, None, None, config, draft=draft)
 
 
 def run(source, config, store, outbox, invoice_date=INVOICE_DATE, draft=False):
@@ -220,7 +220,7 @@ def assert_credit_note(new_wb: Path, old_wb: Path, original: str) -> str:
 class Base:
     folder: Path
     rows: list[list[str]]
-    result: final_run.FinalResult
+    result: commit_step.FinalResult
     workbook: Path
     invoice: str            # the invoice that bills CHANGED
     other: str              # the other invoice (BA-1004)
@@ -714,7 +714,7 @@ def test_redate_of_a_draft_whose_orders_were_billed_since_is_refused(tmp_path, s
     draft = run(source, sample_config, store, outbox, draft=True)
     final = run(source, sample_config, store, outbox)
     before = entries(outbox)
-    with pytest.raises(final_run.NothingToBill,
+    with pytest.raises(commit_step.NothingToBill,
                        match=rf"draft {draft.run_id} was not re-dated.*of its {ROWS_READ} "
                              rf"orders {BILLED} were billed already \(final runs "
                              rf"{final.run_id}\), {NOT_BILLABLE} not billable"):

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import examples
-from flows import job
+from flows import stages
 from flows.config import ConfigError
 from flows.sources import csv_file
 from flows.sources import openolat_xlsx as xl
@@ -289,12 +289,12 @@ def _company(code, fmt):
 
 def test_the_companies_of_a_group_must_agree_on_the_format():
     ex = types.SimpleNamespace(location="/data/orders.csv")
-    assert job.price_format(ex, [_company("1", "pointComma"), _company("2", "pointComma")]) == \
+    assert stages.price_format(ex, [_company("1", "pointComma"), _company("2", "pointComma")]) == \
         "pointComma"
     with pytest.raises(ConfigError, match="price_format.*1: pointComma, 2: detect"):
-        job.price_format(ex, [_company("1", "pointComma"), _company("2", "detect")])
+        stages.price_format(ex, [_company("1", "pointComma"), _company("2", "detect")])
     db = types.SimpleNamespace(location="postgresql://billing@db/openolat")
-    assert job.price_format(db, [_company("1", "pointComma")]) == "plain"
+    assert stages.price_format(db, [_company("1", "pointComma")]) == "plain"
 
 
 HEADER = ["Benutzername", "Institutionsnummer (Matrikelnummer)", "Buchungsnummer",

@@ -18,9 +18,9 @@ GROUP = SAMPLE / "group.toml"
 
 
 def _validated():
-    from flows import job
-    ex = job.extract(str(SAMPLE_ORDERS))
-    valid, problems = job.validate(ex)
+    from flows import stages
+    ex = stages.extract(str(SAMPLE_ORDERS))
+    valid, problems = stages.validate(ex)
     return ex, valid, problems
 
 
@@ -33,15 +33,15 @@ def _sha(path) -> str:
 @pytest.mark.parametrize("partition_rows", [7, 40, 1000])
 def test_partitioned_billing_gives_the_same_tables_as_one_partition(sample_config,
                                                                      partition_rows):
-    from flows import job, pipeline
+    from flows import stages, pipeline
     from transforms.partition import hash_partitions
     from transforms.billing import output_tables
     from transforms.reconcile import reconciliation
 
     ex, valid, problems = _validated()
-    params = job.default_params(INVOICE_DATE, None, None, sample_config)
-    ctx = job.context(sample_config, params, "5EED0001")
-    whole, _ = job.bill(valid, problems, ctx)
+    params = stages.default_params(INVOICE_DATE, None, None, sample_config)
+    ctx = stages.context(sample_config, params, "5EED0001")
+    whole, _ = stages.bill(valid, problems, ctx)
     parts = hash_partitions("100", valid, sample_config.tables.get("customers"),
                             partition_rows)
     assert (len(parts) > 1) == (partition_rows < len(valid))
@@ -56,13 +56,13 @@ def test_partitioned_billing_gives_the_same_tables_as_one_partition(sample_confi
 
 
 def test_hash_partitions_keep_each_invoice_whole(sample_config):
-    from flows import job
+    from flows import stages
     from transforms.partition import hash_partitions
     from transforms.billing import bill_partition
 
     _, valid, _ = _validated()
-    params = job.default_params(INVOICE_DATE, None, None, sample_config)
-    ctx = job.context(sample_config, params, "5EED0001")
+    params = stages.default_params(INVOICE_DATE, None, None, sample_config)
+    ctx = stages.context(sample_config, params, "5EED0001")
     parts = hash_partitions("100", valid, sample_config.tables.get("customers"), 30)
     assert len(parts) >= 5
     assert sum(len(p.orders) for p in parts) == len(valid)
@@ -91,7 +91,7 @@ def test_hash_buckets_are_stable_across_processes():
 
 @pytest.mark.slow  # the sample group's companies billed
 def test_every_row_is_in_exactly_one_company(tmp_path):
-    from flows import job
+    from flows import stages
     from flows.config import load_group
 
     ex, valid, problems = _validated()
@@ -99,7 +99,7 @@ def test_every_row_is_in_exactly_one_company(tmp_path):
     frame.loc[frame.index[:3], "product_org_id"] = "ORG-99"  # an organisation no one bills
     ex = type(ex)(**{**ex.__dict__, "frame": frame})
     group = load_group(GROUP)
-    runs = job.company_runs(ex, valid, problems, group, lambda c: job.default_params(
+    runs = stages.company_runs(ex, valid, problems, group, lambda c: stages.default_params(
         INVOICE_DATE, None, None, c))
     assert [r.config.settings.code for r in runs] == ["100", "200"]
     assert sum(r.ex.rows for r in runs) == ex.rows
@@ -344,11 +344,11 @@ def _reasons(result) -> dict[str, list[str]]:
 def test_the_group_run_after_the_one_company_run_bills_nothing_twice(tmp_path, sample_config):
     """sample_data/ billed every order under company 100; the group configuration on the same
     store gives the ORG-20 orders to company 200: they are already billed, not billed again."""
-    from flows import job
+    from flows import stages
     from flows.state_store import open_store
 
     store, outbox = open_store(tmp_path / "state.sqlite"), tmp_path / "outbox"
-    single = bill(str(SAMPLE_ORDERS), sample_config, job.default_params(
+    single = bill(str(SAMPLE_ORDERS), sample_config, stages.default_params(
         INVOICE_DATE, None, None, sample_config, draft=False), outbox, store)
     before = _active(store)
     org20 = set(pd.read_csv(SAMPLE_ORDERS, dtype=str).query("`Org ID (Produkt)` == 'ORG-20'")
@@ -373,11 +373,11 @@ def test_an_order_changed_after_billing_by_another_company_is_credited_there(tmp
     """Booking 187656 (ORG-20) was billed by company 100, then its price changed. Company
     200's run does not bill it (nor credit company 100's invoice): it reports it. Once
     company 100 credits that invoice, company 200 bills the order."""
-    from flows import job
+    from flows import stages
     from flows.state_store import open_store
 
     store, outbox = open_store(tmp_path / "state.sqlite"), tmp_path / "outbox"
-    final = job.default_params(INVOICE_DATE, None, None, sample_config, draft=False)
+    final = stages.default_params(INVOICE_DATE, None, None, sample_config, draft=False)
     bill(str(SAMPLE_ORDERS), sample_config, final, outbox, store)
     lines = SAMPLE_ORDERS.read_text("utf-8").splitlines(keepends=True)
     changed = tmp_path / "changed.csv"

@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from conftest import SAMPLE, SAMPLE_ORDERS
-from flows import job
+from flows import stages
 from flows.sources import csv_file, openolat_db
 from flows.sources.base import SourceError
 from flows.sources.openolat_db import SourceUnavailable
@@ -341,7 +341,7 @@ def test_orders_the_export_leaves_out_are_read_and_counted(sqlite_url):
         engine.dispose()
     assert ex.rows == 239 and ex.notes == (
         "1 booking orders read without a billing address, which OpenOlat's export leaves out",)
-    _, problems = job.validate(ex)
+    _, problems = stages.validate(ex)
     mine = problems.loc[problems["booking_number"] == str(target)]
     assert mine[["column", "reason"]].values.tolist() == [["billing_address_id", "REQUIRED"]]
     assert openolat_db.read(sqlite_url).notes == ()
@@ -371,7 +371,7 @@ def test_since_reads_only_new_or_modified_orders(db_url):
             assert ex.frame["booking_number"].tolist() == [str(target)]
             assert ex.frame["source_row"].tolist() == [1]
             assert ex.frame.loc[0, "order_date"] == created.date().isoformat()  # not lastmodified
-            assert job.extract(db_url, since=latest).frame.equals(ex.frame)  # the job's dispatch
+            assert stages.extract(db_url, since=latest).frame.equals(ex.frame)  # the job's dispatch
         finally:
             with engine.begin() as conn:
                 conn.execute(update(o).where(o.c.order_id == target)
@@ -553,7 +553,7 @@ def test_incremental_final_run_credits_and_reinvoices_a_silent_price_edit(prefec
     with store.connect() as conn:
         code = state_store.runs(conn, "final")[0]["financial_company"]
         billed = state_store.active_billed(conn, code)
-        read_at = state_store.last_read_at(conn, code, job.public_location(url))
+        read_at = state_store.last_read_at(conn, code, stages.public_location(url))
     price = billed.loc[billed["charge_type"] == "price"].sort_values("booking_number").iloc[0]
     target, old_invoice = int(price["booking_number"]), price["invoice_number"]
     o = T.o_ac_order

@@ -8,7 +8,7 @@ import types
 
 import pytest
 
-from flows import job
+from flows import stages
 from flows.sources import csv_file, openolat_db, openolat_xlsx, registry
 from flows.sources.registry import SourceContractError
 
@@ -36,7 +36,7 @@ def test_every_kind_is_its_module():
     ("nonsense://x", "database"),
 ])
 def test_the_kind_follows_from_the_location_as_before(location, kind):
-    assert registry.kind_of(location) == kind == job.source_kind(location)
+    assert registry.kind_of(location) == kind == stages.source_kind(location)
 
 
 def test_the_inbox_takes_the_endings_the_sources_read():
@@ -83,6 +83,6 @@ def test_each_source_gets_only_the_options_it_names(monkeypatch):
 
 def test_the_database_source_fixes_the_price_format():
     ex = types.SimpleNamespace(location="sqlite:////tmp/openolat.db")
-    assert job.price_format(ex, []) == "plain"
+    assert stages.price_format(ex, []) == "plain"
     ex = types.SimpleNamespace(location="/tmp/orders.csv")
-    assert job.price_format(ex, []) == "detect"
+    assert stages.price_format(ex, []) == "detect"

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from conftest import SAMPLE, SAMPLE_ORDERS
-from flows import job
+from flows import stages
 from flows.sources import csv_file
 from flows.sources import openolat_xlsx as xl
 from flows.sources.base import SourceError
@@ -304,7 +304,7 @@ def test_both_sheet_names_present_is_refused(tmp_path):
 
 def _refused(path) -> SourceError:
     with pytest.raises(SourceError) as err:
-        job.extract(str(path))  # the job's dispatch by extension reaches this source
+        stages.extract(str(path))  # the job's dispatch by extension reaches this source
     assert "Traceback" not in str(err.value)
     return err.value
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SAMPLE, examples
-from flows import job
+from flows import stages
 from flows.workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, write_workbook
 from flows.xlsx_reference import write_reference_workbook
 from schemas.columns import AMOUNT, DATE, INT, PERCENT, RATE, TEXT, VARIANT, Col, Sheet
@@ -100,7 +100,7 @@ def sample_tables(tmp_path_factory):
     from flows.config import load_config
     config = load_config(SAMPLE)
     monkey = pytest.MonkeyPatch()
-    monkey.setattr(job, "write_workbook", capture)
+    monkey.setattr(stages, "write_workbook", capture)
     try:
         for source, language in (("booking_orders.csv", None),
                                  ("booking_orders_en.csv", "en")):
@@ -158,7 +158,20 @@ AWKWARD = st.sampled_from([
 ])
 TEXT_PIECE = st.one_of(AWKWARD, st.text(max_size=12),
                        st.text(alphabet=string.ascii_letters + " ", max_size=30))
-TEXT = st.lists(TEXT_PIECE, max_size=6).map("".join)
+_ESCAPE_LITERAL = re.compile(r"_x[0-9A-Fa-f]{4}_")
+
+
+def _reference_can_write(text: str) -> bool:
+    """The reference writes a text shaped as ``<r>…</r>`` as a rich string, and XlsxWriter's
+    rich-string path escapes an ``_xHHHH_`` literal in it twice (Excel would then show
+    ``_x005F_x0041_``): the reference cannot define that cell, so such a text is not drawn here
+    and the fast path's cell is held to Excel's rule directly
+    (test_a_markup_shaped_text_keeps_one_escape)."""
+    return not (text.startswith("<r>") and text.endswith("</r>")
+                and _ESCAPE_LITERAL.search(text))
+
+
+TEXT = st.lists(TEXT_PIECE, max_size=6).map("".join).filter(_reference_can_write)
 
 
 def long_text(max_text):
@@ -284,3 +297,16 @@ def test_both_writers_refuse_the_same_values(tmp_path, tables, match):
     with pytest.raises(WriterError, match=match) as ref:
         write_reference_workbook(tmp_path / "reference.xlsx", *args)
     assert str(fast.value) == str(ref.value)
+
+
+def test_a_markup_shaped_text_keeps_one_escape(tmp_path):
+    """A text that looks like rich-text markup and holds an ``_xHHHH_`` literal: stored as an
+    inline string, XML-escaped, the literal escaped once as Excel escapes it (``_x005F_``), so
+    Excel shows the text as it was."""
+    text = "<r>x</r>_x0041_<r>x</r>"
+    frame = pd.DataFrame({"currency": [None], "value": [text], "value_kind": ["text"]},
+                         dtype="object").astype("str")
+    path = tmp_path / "fast.xlsx"
+    write_workbook(path, {"v": frame}, (VARIANT_SHEET,), "de", CREATED, "t")
+    cell = stored(path)[0]["B2"]
+    assert "<t>&lt;r&gt;x&lt;/r&gt;_x005F_x0041_&lt;r&gt;x&lt;/r&gt;</t>" in cell

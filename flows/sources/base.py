@@ -26,7 +26,7 @@ class Extract:
     checksum: str  # sha256 of the bytes read
     rows: int
     ignored_columns: tuple[str, ...] = ()
-    location: str | None = None  # where it was read from, password hidden (set by job.extract)
+    location: str | None = None  # where it was read from, password hidden (set by stages.extract)
     read_at: str | None = None  # UTC time the read began (ISO), for incremental database runs
     notes: tuple[str, ...] = ()  # what the source says about what it read (the run log shows it)
 

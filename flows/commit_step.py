@@ -1,4 +1,6 @@
-"""Final runs: exactly once, with gapless invoice numbers (DESIGN.md §5 Lifecycle, §7 State).
+"""The run's commit step, on the state store's side: exactly once, with gapless invoice numbers
+(DESIGN.md §5 Lifecycle, §7 State). Drafts take it too (with provisional numbers, recording
+only that the draft exists), so a draft shows what the final run will bill.
 
 The whole billing of a final run happens under the state store's lock: read what is billed,
 bill the rest (crediting and re-invoicing what changed), take numbers from the series, render
@@ -42,7 +44,7 @@ from transforms.parse import parse_booking_orders
 from transforms.billing import output_tables
 from transforms.reconcile import row_buckets
 
-from . import job, qrbills, state_store
+from . import stages, qrbills, state_store
 from .config import Config
 from .sources.base import Extract
 from .errors import CommandError  # noqa: F401 - defined with every error in flows.errors
@@ -59,7 +61,7 @@ log = logging.getLogger(__name__)
 class FinalResult:
     run_id: str
     delivery: Delivery | None
-    rendered: job.Rendered | None
+    rendered: stages.Rendered | None
     billing: Billing | None
     already_delivered: bool
     recovered: list[str]
@@ -148,7 +150,7 @@ def documents(tables: dict[str, pd.DataFrame]) -> list[dict]:
 class Prepared:
     """A run billed, rendered and committed (or found delivered already), not yet delivered."""
     run_id: str
-    rendered: job.Rendered | None
+    rendered: stages.Rendered | None
     billing: Billing | None
     digest: str | None
     already_delivered: bool
@@ -162,7 +164,7 @@ class Prepared:
 @dataclass
 class Started:
     """A company's run sorted against the state store, under its lock: what it bills."""
-    run: job.CompanyRun
+    run: stages.CompanyRun
     previous: dict | None
     life: "lifecycle.Lifecycle"
     recovered: list[str]
@@ -206,7 +208,7 @@ class Held:
         self.conn, self.outbox = conn, outbox
         self.staged: list[Path] = []  # removed unless the commit succeeds
 
-    def split(self, r: job.CompanyRun) -> Started | Prepared:
+    def split(self, r: stages.CompanyRun) -> Started | Prepared:
         """What of ``r`` is to bill, and what is billed already (by this company or another);
         a final run delivered already is :class:`Prepared` as it is."""
         conn, s = self.conn, r.config.settings
@@ -268,12 +270,12 @@ class Held:
 
     def stage(self, st: Started) -> Path:
         """Where the workbook is rendered to (removed again if the commit does not happen)."""
-        name = job.file_name(st.run.config, st.run.params, st.run.rid)
+        name = stages.file_name(st.run.config, st.run.params, st.run.rid)
         path = staged_path(self.outbox, name)
-        self.staged += [path, job.qr_staged_path(path, name)]
+        self.staged += [path, stages.qr_staged_path(path, name)]
         return path
 
-    def record(self, st: Started, billing: Billing, rendered: job.Rendered) -> Prepared:
+    def record(self, st: Started, billing: Billing, rendered: stages.Rendered) -> Prepared:
         """The run as *pending* with its workbook's digest; a final run with every invoice
         and every order it billed."""
         conn, r, s = self.conn, st.run, st.run.config.settings
@@ -356,7 +358,7 @@ def deliver_committed(prepared: Prepared, outbox: Path, store: StateStore,
                 remove_staged(path)
             return FinalResult(p.run_id, None, None, None, True, p.recovered)
         try:
-            delivery = job.deliver_rendered(rendered, outbox)
+            delivery = stages.deliver_rendered(rendered, outbox)
         except BaseException:
             if record and record["mode"] == "draft":  # nobody finishes a draft: rerun it
                 for path in own:
