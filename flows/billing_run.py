@@ -232,6 +232,17 @@ class Advanced(BaseModel):
                                "delivers no workbook; its summary says so under 'nothing'")
 
 
+def failed_run(err: Exception, logger, consequence: str):
+    """The Failed state a flow ends with for an error a person can act on: its message logged
+    once, with what it means (``consequence``), no traceback; the error rides along as the
+    state's data, so the command line gives its exit code. A bug is raised as it is."""
+    known = errors.classify(err)
+    if known is None:
+        raise err
+    logger.error("%s — %s", known, consequence)
+    return Failed(message=str(known), data=known)
+
+
 @flow(name="billing-run", flow_run_name=_run_name, log_prints=True,
       task_runner=task_runners.AtRunStart())
 def billing_run(source: str = defaults.SOURCE, config: str = defaults.CONFIG,
@@ -285,11 +296,7 @@ def billing_run(source: str = defaults.SOURCE, config: str = defaults.CONFIG,
             partition_rows=adv.partition_rows, if_empty=adv.if_empty,
             billing_period=adv.billing_period), Tasks())
     except Exception as err:  # noqa: BLE001 - classified; a bug is raised as it is
-        known = errors.classify(err)
-        if known is None:
-            raise
-        logger.error("%s — nothing was delivered", known)
-        return Failed(message=str(known), data=known)
+        return failed_run(err, logger, "nothing was delivered")
     for s in done.summaries:
         log_outcome(s, logger)
     return done.summary

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.states import Failed
 
 from . import defaults, errors, stages
-from .billing_run import billing_run
+from .billing_run import billing_run, failed_run
 from .config import load_group
 from .inbox import AllBilled, Bill, FileFailed, Taken, poll
 from .inbox_files import SETTLE_SECONDS
@@ -91,11 +90,7 @@ def process_inbox(inbox: str, outbox: str = defaults.OUTBOX, config: str = defau
         taken = poll(Path(inbox), bill, invoice_date=invoice_date, settle=settle_seconds,
                      logger=logger)
     except Exception as err:  # noqa: BLE001 - classified; a bug is raised as it is
-        known = errors.classify(err)
-        if known is None:
-            raise
-        logger.error("%s — no file was taken", known)
-        return Failed(message=str(known), data=known)
+        return failed_run(err, logger, "no file was taken")
     for t in taken:
         (logger.error if t.outcome == "error" else logger.info)("%s", t.line())
     if taken:
