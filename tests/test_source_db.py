@@ -347,6 +347,33 @@ def test_orders_the_export_leaves_out_are_read_and_counted(sqlite_url):
     assert openolat_db.read(sqlite_url).notes == ()
 
 
+@pytest.mark.parametrize("junk", ["", "31.02.2026", "kein Datum", 0, 3.5, b"\x00"])
+def test_a_junk_date_in_sqlite_is_read_and_its_rows_rejected_with_the_cell_named(
+        tmp_path, junk):
+    """SQLite keeps any value in a date column; SQLAlchemy's own conversion raised on a text
+    that is not ISO (found by tests/test_source_junk.py), which stopped the whole read. The
+    cell's text is read instead, and only the rows of that course are rejected, naming it."""
+    path = tmp_path / "openolat.db"
+    loader.load(f"sqlite:///{path}")
+    with sqlite3.connect(path) as conn:
+        element = conn.execute("SELECT min(id) FROM o_cur_curriculum_element").fetchone()[0]
+        conn.execute("UPDATE o_cur_curriculum_element SET c_begin = ? WHERE id = ?",
+                     (junk, element))
+    ex = openolat_db.read(f"sqlite:///{path}")
+    assert ex.rows == 239
+    hit = ex.frame.loc[ex.frame["service_begin"] == str(junk), "booking_number"]
+    assert 0 < len(hit) < 239
+    _, problems = stages.validate(ex)
+    mine = problems.loc[problems["booking_number"].isin(hit)]
+    if junk == "":  # an empty text is no date, as NULL is: not a reason to reject
+        assert "service_begin" not in set(mine["column"])
+    else:
+        assert set(mine["booking_number"]) == set(hit)
+        assert set(mine["column"]) == {"service_begin"}
+    good = ex.frame.loc[~ex.frame["booking_number"].isin(hit), "service_begin"]
+    assert good.str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()  # the others as before
+
+
 def test_since_reads_only_new_or_modified_orders(db_url):
     o = T.o_ac_order
     engine = _engine(db_url)

@@ -75,6 +75,7 @@ import pandas as pd
 from sqlalchemy import (BigInteger, DateTime, Numeric, String, Text, bindparam,
                         column, create_engine, exists, func, inspect, or_, select, table)
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
@@ -124,6 +125,35 @@ class _ExactAmount(TypeDecorator):
             raise _BadAmount(value) from None
 
 
+class _StoredDate(TypeDecorator):
+    """A date column read as stored: SQLite keeps any value in any column, and SQLAlchemy's
+    own DateTime conversion raises on a text that is not ISO (or on a number), which would
+    stop the whole read for one cell. The text goes on instead, and the row is rejected by
+    the date check with the cell named, like a bad date in a file."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Text())
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value, dialect):
+        if dialect.name == "sqlite" and value is not None:
+            # in SQLAlchemy's own storage format, as the comparison there is one of texts
+            return sqlite.DATETIME().bind_processor(dialect)(value)
+        return value
+
+    def process_result_value(self, value, dialect):
+        if dialect.name != "sqlite" or value is None or isinstance(value, dt.date):
+            return value
+        try:
+            return dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            return str(value)
+
+
 class _FloatAmount(Exception):
     pass
 
@@ -136,7 +166,7 @@ def _t(name: str, *cols) -> object:
     return table(name, *[column(c, ty) for c, ty in cols])
 
 
-_ID, _S, _D, _A = BigInteger, String, DateTime, _ExactAmount
+_ID, _S, _D, _A = BigInteger, String, _StoredDate, _ExactAmount
 
 o_ac_order = _t("o_ac_order", ("order_id", _ID), ("creationdate", _D), ("lastmodified", _D),
                 ("total_amount", _A), ("total_currency_code", _S), ("order_status", _S),
@@ -319,7 +349,7 @@ def booking_orders_query(since: dt.datetime | None = None, recheck=(), recheck_s
         .order_by(o.c.order_id)
     )
     if since is not None:
-        after = bindparam("since", since, type_=DateTime)
+        after = bindparam("since", since, type_=_StoredDate)
         changed = [o.c.creationdate > after, o.c.lastmodified > after]
         ids = sorted({int(n) for n in recheck if str(n).strip().isdigit()})
         if ids:  # inline integers: no limit on the number of bound parameters
