@@ -31,12 +31,12 @@ MIGRATIONS = Path(__file__).resolve().parent / "state_sql"
 from .errors import StateError, from_os_error  # noqa: E402,F401 - flows.errors decides
 
 
-def text(sql: str):
-    """SQLAlchemy's ``text``. SQLAlchemy is imported when a store is opened, not with this
-    module: it takes longer to import (0.2 s) than a small run takes to bill, and a run that
-    never opens the store has no use for it."""
-    from sqlalchemy import text as sql_text
-    return sql_text(sql)
+def text(sql: str) -> str:
+    """The SQL of a statement. Both connections take it as it is: the SQLite file's
+    (flows/state_sqlite.py, ``sqlite3`` itself) and SQLAlchemy's for PostgreSQL, which
+    wraps it in its ``text()``. SQLAlchemy takes longer to import (0.2 s) than a small run
+    takes to bill, so a run on a SQLite store never imports it."""
+    return sql
 
 
 def _now() -> str:
@@ -59,11 +59,32 @@ def normalise_url(location: str | Path) -> str:
 
 
 def _safe(url: str) -> str:
+    if _stdlib_sqlite(url):
+        return url
     from sqlalchemy.engine import make_url
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - only for messages
         return "<state store>"
+
+
+def _stdlib_sqlite(url: str) -> bool:
+    """A plain SQLite file (no driver options): opened with ``sqlite3``, not SQLAlchemy."""
+    from .state_sqlite import PREFIX
+    return url.startswith(PREFIX) and len(url) > len(PREFIX) and "?" not in url
+
+
+def _operational_errors() -> tuple[type[Exception], ...]:
+    """What a transaction raises when the store cannot do it (locked too long, disk full):
+    ``sqlite3``'s own, and SQLAlchemy's where it is loaded (a PostgreSQL store)."""
+    import sqlite3
+    import sys
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return (sqlite3.OperationalError,) + ((sa_exc.OperationalError,) if sa_exc else ())
+
+
+def _reason(err: Exception) -> object:
+    return getattr(err, "orig", None) or err
 
 
 @dataclass
@@ -84,25 +105,50 @@ class StateStore:
         """One transaction holding the store's billing lock for the runs of ``companies``.
         One lock for all companies (SQLite has nothing else either): whether an order is
         billed already is a question for the whole store (see ``billed_elsewhere``)."""
-        from sqlalchemy.exc import OperationalError
         try:
-            with self.engine.begin() as conn:
+            with self.engine.begin() as raw:
+                conn = _statements(raw)
                 if self.dialect == "postgresql":
                     key = "migrate" if list(companies) == ["migrate"] else "billing"
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
                                  {"k": _lock_key(key)})
                 yield conn
-        except OperationalError as err:
-            raise StateError(f"state store {_safe(self.url)}: {err.orig}") from None
+        except _operational_errors() as err:
+            raise StateError(f"state store {_safe(self.url)}: {_reason(err)}") from None
 
     @contextmanager
     def connect(self):
-        from sqlalchemy.exc import OperationalError
         try:
             with self.engine.begin() as conn:
-                yield conn
-        except OperationalError as err:
-            raise StateError(f"state store {_safe(self.url)}: {err.orig}") from None
+                yield _statements(conn)
+        except _operational_errors() as err:
+            raise StateError(f"state store {_safe(self.url)}: {_reason(err)}") from None
+
+
+class _SQLAlchemyConnection:
+    """A PostgreSQL store's connection taking the store's SQL as text, like the SQLite one."""
+
+    def __init__(self, conn):
+        self._conn = conn
+
+    def execute(self, statement, parameters=None):
+        if isinstance(statement, str):
+            from sqlalchemy import text as sql_text
+            statement = sql_text(statement)
+        return self._conn.execute(statement, parameters)
+
+    def exec_driver_sql(self, sql: str):
+        return self._conn.exec_driver_sql(sql)
+
+
+def _statements(conn):
+    return conn if isinstance(conn, (_SQLAlchemyConnection, _sqlite_connection())) \
+        else _SQLAlchemyConnection(conn)
+
+
+def _sqlite_connection() -> type:
+    from .state_sqlite import Connection
+    return Connection
 
 
 def _lock_key(company: str) -> int:
@@ -110,9 +156,19 @@ def _lock_key(company: str) -> int:
 
 
 def open_store(location: str | Path) -> StateStore:
+    url = normalise_url(location)
+    if _stdlib_sqlite(url):
+        import sqlite3
+
+        from .state_sqlite import Engine as SQLiteEngine
+        store = StateStore(SQLiteEngine(url), url)
+        try:
+            migrate(store)
+        except sqlite3.Error as err:  # not a database, no such folder …
+            raise StateError(f"cannot open state store {url}: {err}") from None
+        return store
     from sqlalchemy import create_engine, event
     from sqlalchemy.exc import SQLAlchemyError
-    url = normalise_url(location)
     try:
         if url.startswith("sqlite"):
             engine = create_engine(url, connect_args={"timeout": 300})

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import create_engine, inspect, text
 
 from flows import state_store
 from flows.state_store import StateError, open_store
@@ -132,6 +132,15 @@ def _versions(store) -> list[int]:
                                                 "ORDER BY version"))]
 
 
+def _tables(store) -> set[str]:
+    """The store's tables as SQLAlchemy's inspector sees them (a second, independent look)."""
+    engine = create_engine(store.url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
 # -- where the store lives --------------------------------------------------------------------
 
 def test_a_path_is_a_sqlite_file(tmp_path, opened):
@@ -168,7 +177,7 @@ def test_unreachable_server_is_a_state_error_without_password():
 def test_fresh_store_migrates_to_version_1(store_url, opened):
     store = opened(store_url)
     assert _versions(store) == [1]
-    assert TABLES <= set(inspect(store.engine).get_table_names())
+    assert TABLES <= set(_tables(store))
 
 
 def test_opening_twice_does_not_rerun_migrations(store_url, opened):
@@ -199,7 +208,7 @@ def test_a_new_migration_runs_once_on_an_existing_store(store_url, opened, tmp_p
     monkeypatch.setattr(state_store, "MIGRATIONS", folder)
     upgraded = opened(store_url)
     assert _versions(upgraded) == [1, 2]
-    assert "run_notes" in inspect(upgraded.engine).get_table_names()
+    assert "run_notes" in _tables(upgraded)
     again = opened(store_url)
     assert _versions(again) == [1, 2]
 
