@@ -27,7 +27,7 @@ def location(text: str) -> str:
     # imported when a URL is given: SQLAlchemy costs most of a second, and `--help` or
     # `watch` need none of it
     from .errors import SourcePasswordGiven
-    from .sources.openolat_db import refuse_password
+    from .sources.db_urls import refuse_password
     try:
         refuse_password(text, "")
     except SourcePasswordGiven as err:

@@ -186,7 +186,7 @@ def plan(request: Request) -> Run:
     """Check what was asked before anything is read: no password in a location, validation
     on, the configuration and the state store usable; the invoice date of the monthly
     schedule; what an incremental read reads; a credit's orders from the store."""
-    from .sources.openolat_db import refuse_password
+    from .sources.db_urls import refuse_password
     refuse_password(request.source, "source")
     if not isinstance(request.state, StateStore):
         refuse_password(request.state and str(request.state), "state")

@@ -415,7 +415,8 @@ def test_source_from_a_prefect_secret_block(prefect_harness, tmp_path):
 def test_the_password_comes_from_the_environment(monkeypatch):
     from sqlalchemy.engine import make_url
 
-    from flows.sources.openolat_db import refuse_password, with_password
+    from flows.sources.db_urls import refuse_password
+    from flows.sources.openolat_db_reader import with_password
 
     monkeypatch.setenv("BILLING_DB_PASSWORD", "from-env")
     assert with_password(make_url("mysql+pymysql://billing@db/openolat")).password == "from-env"

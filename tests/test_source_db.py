@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from conftest import SAMPLE, SAMPLE_ORDERS
 from flows import stages
-from flows.sources import csv_file, openolat_db
+from flows.sources import csv_file, openolat_db, openolat_db_reader
 from flows.sources.base import SourceError
 from flows.sources.openolat_db import SourceUnavailable
 from schemas.booking_order import INVOICE_METHODS
@@ -413,7 +413,7 @@ def test_since_reads_only_new_or_modified_orders(db_url):
 
 
 def test_amount_text_is_exact():
-    at = openolat_db.amount_text
+    at = openolat_db_reader.amount_text
     assert at(Decimal("531.0000"), "EUR") == "EUR\u00a0531.00"
     assert at(Decimal("1250"), "CHF") == "CHF\u00a01250.00"
     assert at(Decimal("150000.0000"), "JPY") == "JPY\u00a0150000"
