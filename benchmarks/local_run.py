@@ -49,6 +49,9 @@ def billing_export() -> str:
 
 
 def _wall(cmd: list[str], env: dict, cwd: Path) -> float:
+    # as an installation runs: with its bytecode cached (a shell that sets
+    # PYTHONDONTWRITEBYTECODE would otherwise compile every changed module on every run)
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
     seconds = time.perf_counter() - start

@@ -340,10 +340,20 @@ def console() -> None:
     of a run's frames took most of a second of a small run's wall time, to free memory the
     process gives back anyway. (Tests call :func:`main`, which leaves the collector alone.)"""
     import gc
+    _no_data_synthesis()
     code = main()
     sys.stdout.flush()
     gc.freeze()
     sys.exit(code)
+
+
+def _no_data_synthesis() -> None:
+    """pandera imports hypothesis, where it is installed, to offer synthesising data from a
+    schema; a command never does that, and the import cost a tenth of a second of a small
+    run. hypothesis is a test dependency: in the development environment it sits beside the
+    command, in an installation for production it is absent, as this makes it look to
+    pandera. Only the command's own process: tests call :func:`main`."""
+    sys.modules.setdefault("hypothesis", None)
 
 
 def main(argv: list[str] | None = None) -> int:
