@@ -248,7 +248,7 @@ def variant_value(value, kind: str, currency, where: str):
             raise WriterError(f"{where}: {text!r} is not a whole number")
         return "int", int(text)
     if kind == "amount":
-        exp = int(_exponents(pd.Series([currency], dtype="object"))[0])
+        exp = minor_units.EXPONENTS.get(currency, -1) if isinstance(currency, str) else -1
         try:
             amount = Decimal(text)
         except InvalidOperation:
