@@ -1,6 +1,7 @@
 """The state store: runs, billed booking orders, invoices, number series, deliveries (DESIGN §7).
 
-SQLite file by default, PostgreSQL by URL, through SQLAlchemy Core. The schema migrates itself
+SQLite file by default (Python's own sqlite3, flows/state_sqlite.py), PostgreSQL by URL
+(SQLAlchemy), both spoken to in the same plain SQL. The schema migrates itself
 at open from the ordered SQL files in ``flows/state_sql/`` (a ``schema_version`` table records
 what ran). A final run holds one exclusive lock for the whole of its billing (SQLite ``BEGIN
 IMMEDIATE``, PostgreSQL advisory lock), so two runs started together cannot take the same
