@@ -230,9 +230,13 @@ def _state_main(args) -> int:
         from . import state_store
         store = _open_state(args)
         with store.connect() as conn:
-            for r in state_store.runs(conn):
-                print(f"{r['run_id']}  {r['mode']:5}  {r['status']:9}  {r['invoice_date']}  "
-                      f"{r['workbook'] or ''}")
+            runs = state_store.runs(conn)
+        for r in runs:
+            print(f"{r['run_id']}  {r['mode']:5}  {r['status']:9}  {r['invoice_date']}  "
+                  f"{r['workbook'] or ''}")
+        if not runs:  # said on stderr: the listing on stdout stays empty for scripts
+            print(f"no runs yet in the state store {state_store.shown(store.url)}",
+                  file=sys.stderr)
         return 0
     from . import commands, pipeline
     if args.command == "discard":

@@ -59,6 +59,13 @@ def normalise_url(location: str | Path) -> str:
     return loc
 
 
+def shown(url: str) -> str:
+    """The store's location fit to show: a SQLite file's path, a server's URL without its
+    password."""
+    from .state_sqlite import PREFIX
+    return url[len(PREFIX):] if _stdlib_sqlite(url) else _safe(url)
+
+
 def _safe(url: str) -> str:
     if _stdlib_sqlite(url):
         return url

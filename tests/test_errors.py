@@ -210,6 +210,14 @@ def test_state_commands_use_the_same_exit_codes(api_env, tmp_path):
     assert code == 5 and str(tmp_path / "file") in message and "give a folder" in message
 
 
+def test_runs_of_an_empty_store_says_so_on_stderr(api_env, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "flows.cli", "runs", "--state",
+                           str(tmp_path / "state.sqlite")], cwd=ROOT, env=api_env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout == ""
+    assert done.stderr.strip() == f"no runs yet in the state store {tmp_path / 'state.sqlite'}"
+
+
 @pytest.mark.slow  # a CLI subprocess that waits for the Prefect server it starts
 @pytest.mark.prefect
 def test_prefect_server_not_up_in_time(tmp_path):
