@@ -408,14 +408,30 @@ def _test_deployment(stack, flow_name: str, name: str, **fields) -> dict:
         "enforce_parameter_schema": False, **fields})
 
 
-def test_interval_schedule_starts_a_run_the_worker_completes(stack):
-    """A schedule created through the API, due 15 s from now and then hourly: the server
-    creates the run by itself and the worker runs it to Completed."""
+@dataclass
+class Hourly:
+    deployment: dict
+    due: dt.datetime
+    deadline: float
+
+
+@pytest.fixture(scope="module")
+def hourly(stack) -> Hourly:
+    """A deployment of tests/e2e_flows.py:tick whose schedule, created through the API, is due
+    15 s from now and then hourly."""
     due = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=15)
     dep = _test_deployment(stack, "e2e-tick", "hourly", fn="tick", schedules=[{
         "schedule": {"interval": 3600, "anchor_date": due.isoformat(), "timezone": "UTC"},
         "active": True}])
-    deadline = time.monotonic() + 15 + RUN_TIMEOUT_S
+    return Hourly(dep, due, time.monotonic() + 15 + RUN_TIMEOUT_S)
+
+
+def test_interval_schedule_starts_a_run_the_worker_completes(stack, hourly, runs):
+    """A schedule created through the API, due 15 s from now and then hourly: the server
+    creates the run by itself and the worker runs it to Completed. The 15 s pass while the
+    runs of the next section (fixture ``runs``, set up after ``hourly``) are billed: the
+    worker runs several at once."""
+    due, dep, deadline = hourly.due, hourly.deployment, hourly.deadline
     while True:
         started = [r for r in flow_runs(stack, dep["id"])
                    if r["state_type"] not in ("SCHEDULED", "PENDING")]
