@@ -126,10 +126,37 @@ def xdist_group(item) -> str | None:
     return None
 
 
+class GroupSuffix:
+    """pytest-xdist's loadgroup finds a test's group in its node id (``...::test@group``), which
+    its worker hook writes to ``item._nodeid``; since pytest 9 the id lives in ``item._id`` and
+    that write changes nothing, so every test became a work unit of its own: the e2e module's
+    tests ran on both workers, each starting its own server stack, and both started a Prefect
+    harness. This writes the suffix where the running pytest keeps the id, after xdist's hook
+    (unchanged where that hook already did it)."""
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config, items):
+        for item in items:
+            groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                             for m in item.iter_markers("xdist_group")})
+            suffix = "@" + "_".join(groups)
+            if not groups or item.nodeid.endswith(suffix):
+                continue
+            nodeid = item.nodeid + suffix
+            if hasattr(item, "_id"):  # pytest 9
+                from _pytest.nodeid import coerce_node_id
+                item._id = coerce_node_id(nodeid)
+            else:
+                item._nodeid = nodeid
+
+
 def pytest_configure(config):
     """Each xdist worker gets a PREFECT_HOME of its own before anything imports Prefect (which
-    reads it once): two workers never share a profile, a memo store or result storage."""
+    reads it once): two workers never share a profile, a memo store or result storage. On a
+    worker of ``--dist loadgroup``, the groups reach the scheduler (GroupSuffix)."""
     worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker and config.getvalue("loadgroup"):
+        config.pluginmanager.register(GroupSuffix(), "billing-xdist-group-suffix")
     if worker:
         base = os.environ.get("PREFECT_HOME") or tempfile.mkdtemp(prefix="prefect-home-")
         home = Path(base) / worker

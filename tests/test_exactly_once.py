@@ -8,9 +8,9 @@
   from 000001, the run delivered.
 
 Both on SQLite and on PostgreSQL (see test_state_store.py for how the server is found).
-The concurrent runs are started with multiprocessing's 'spawn'; the crashing runs with
-'forkserver' (a clean process forked from a server that has imported the code once: as
-separate as 'spawn', without paying the imports for each of the eight crashes).
+The concurrent and the crashing runs are started with multiprocessing's 'forkserver' (a clean
+process forked from a server that has imported the code once: as separate as 'spawn', without
+paying the imports for each of the eight crashes and the ten concurrent runs).
 """
 
 from __future__ import annotations
@@ -111,11 +111,12 @@ def _concurrent_child(url: str, source: str, config, outbox: str, barrier) -> No
     store.engine.dispose()
 
 
-def test_two_final_runs_at_once_bill_each_order_once(store_url, tmp_path, sample_config):
+def test_two_final_runs_at_once_bill_each_order_once(store_url, tmp_path, sample_config,
+                                                    crash_context):
     first = cut_source(tmp_path / "rows_1_150.csv", 1, 150)
     second = cut_source(tmp_path / "rows_100_240.csv", 100, 240)
     outbox = tmp_path / "outbox"
-    ctx = multiprocessing.get_context("spawn")
+    ctx = crash_context
     barrier = ctx.Barrier(2)
     procs = [ctx.Process(target=_concurrent_child,
                          args=(store_url, str(src), sample_config, str(outbox), barrier))
@@ -499,10 +500,10 @@ def _identical_child(url: str, source: str, config, outbox: str, barrier, result
 
 
 def test_three_identical_drafts_started_at_once_deliver_once(store_url, tmp_path,
-                                                             sample_config):
+                                                             sample_config, crash_context):
     source = str(cut_source(tmp_path / "orders.csv", 1, 60))
     outbox = tmp_path / "outbox"
-    ctx = multiprocessing.get_context("spawn")
+    ctx = crash_context
     barrier, results = ctx.Barrier(3), ctx.Queue()
     procs = [ctx.Process(target=_identical_child, args=(store_url, source, sample_config,
                                                         str(outbox), barrier, results))

@@ -230,12 +230,15 @@ def test_two_company_run_on_a_local_dask_cluster_gives_the_same_workbooks(prefec
     """The default runner, one partition per company, against a local Dask cluster of two
     worker processes billing 20-row partitions: the same files, byte for byte.
 
-    The Dask run goes through the CLI in its own process (with its own temporary Prefect
-    server): a Dask cluster torn down inside this test process stops Prefect's event client
-    here, and later tests would not see their task runs."""
+    The Dask run goes through the CLI in its own process, against the session's Prefect
+    server (as tests/test_errors.py's CLI runs; a temporary server of its own would only add
+    its start-up): a Dask cluster torn down inside this test process stops Prefect's event
+    client here, and later tests would not see their task runs."""
     import os
     import subprocess
     import sys
+
+    from prefect.settings import PREFECT_API_URL
 
     from flows.billing_run import billing_run
 
@@ -246,8 +249,7 @@ def test_two_company_run_on_a_local_dask_cluster_gives_the_same_workbooks(prefec
     expected = _workbooks(threads.result())
     assert len(expected) == 2
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect_home"),
-           "PREFECT_LOGGING_LEVEL": "INFO"}
-    env.pop("PREFECT_API_URL", None)
+           "PREFECT_LOGGING_LEVEL": "INFO", "PREFECT_API_URL": PREFECT_API_URL.value()}
     proc = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", "--source", str(SAMPLE_ORDERS),
          "--config", str(GROUP), "--outbox", str(tmp_path / "dask"),
