@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: `billing-export runs` needs neither pandas nor a driver
     import pandas as pd
-    from sqlalchemy.engine import Connection, Engine
+    from .state_sqlite import Connection, Engine  # or their SQLAlchemy stand-ins below
 
 MIGRATIONS = Path(__file__).resolve().parent / "state_sql"
 
@@ -97,7 +97,7 @@ def _reason(err: Exception) -> object:
 
 @dataclass
 class StateStore:
-    engine: Engine
+    engine: Engine | _SQLAlchemyEngine
     url: str
 
     @property
@@ -114,8 +114,7 @@ class StateStore:
         One lock for all companies (SQLite has nothing else either): whether an order is
         billed already is a question for the whole store (see ``billed_elsewhere``)."""
         try:
-            with self.engine.begin() as raw:
-                conn = _statements(raw)
+            with self.engine.begin() as conn:
                 if self.dialect == "postgresql":
                     key = "migrate" if list(companies) == ["migrate"] else "billing"
                     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"),
@@ -128,13 +127,13 @@ class StateStore:
     def connect(self):
         try:
             with self.engine.begin() as conn:
-                yield _statements(conn)
+                yield conn
         except _operational_errors() as err:
             raise StateError(f"state store {_safe(self.url)}: {_reason(err)}") from None
 
 
 class _SQLAlchemyConnection:
-    """A PostgreSQL store's connection taking the store's SQL as text, like the SQLite one."""
+    """A server store's connection taking the store's SQL as text, as the SQLite one does."""
 
     def __init__(self, conn):
         self._conn = conn
@@ -149,14 +148,21 @@ class _SQLAlchemyConnection:
         return self._conn.exec_driver_sql(sql)
 
 
-def _statements(conn):
-    return conn if isinstance(conn, (_SQLAlchemyConnection, _sqlite_connection())) \
-        else _SQLAlchemyConnection(conn)
+class _SQLAlchemyEngine:
+    """A SQLAlchemy engine whose transactions hand out :class:`_SQLAlchemyConnection`: the
+    store's code sees one kind of engine, whatever the database."""
 
+    def __init__(self, engine):
+        self._engine = engine
+        self.url, self.dialect = engine.url, engine.dialect
 
-def _sqlite_connection() -> type:
-    from .state_sqlite import Connection
-    return Connection
+    @contextmanager
+    def begin(self):
+        with self._engine.begin() as conn:
+            yield _SQLAlchemyConnection(conn)
+
+    def dispose(self) -> None:
+        self._engine.dispose()
 
 
 def _lock_key(company: str) -> int:
@@ -190,7 +196,7 @@ def open_store(location: str | Path) -> StateStore:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
             engine = create_engine(url, pool_pre_ping=True)
-        store = StateStore(engine, url)
+        store = StateStore(_SQLAlchemyEngine(engine), url)
         migrate(store)
         return store
     except (SQLAlchemyError, ModuleNotFoundError) as err:
