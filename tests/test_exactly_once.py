@@ -430,6 +430,29 @@ def fill(disk: Path, leave: int) -> Path:
     return filler
 
 
+def test_a_state_store_on_a_full_disk_is_a_state_error_and_loses_nothing(small_disk):
+    """The SQLite store is Python's own sqlite3: a write that finds the disk full rolls its
+    transaction back and is a StateError (an environment problem: its message, its exit code,
+    no traceback); what was committed before stays, and the store works again with room."""
+    from flows import errors
+    store = open_store(small_disk / "state.sqlite")
+    with store.locked("100") as conn:
+        assert state_store.next_numbers(conn, "100", "RE", 2026, 1) == ["RE-2026-000001"]
+    filler = fill(small_disk, 0)
+    with pytest.raises(errors.StateError) as err:
+        with store.locked("100") as conn:
+            state_store.next_numbers(conn, "100", "RE", 2026, 5)
+            state_store.record_run(conn, "RUNFULL1", "100", "final", "pending", "2026-10-30",
+                                   {"padding": "x" * 200_000})
+    assert "disk is full" in str(err.value) and str(small_disk) in str(err.value)
+    assert errors.classify(err.value).exit_code == errors.StateError("x").exit_code
+    filler.unlink()
+    with store.connect() as conn:
+        assert state_store.run_record(conn, "RUNFULL1") is None  # rolled back, numbers too
+        assert state_store.next_numbers(conn, "100", "RE", 2026, 1) == ["RE-2026-000002"]
+    store.engine.dispose()
+
+
 @pytest.mark.parametrize("draft", [False, True], ids=["final", "draft"])
 def test_a_full_disk_while_rendering_leaves_nothing_and_bills_nothing(draft, small_disk,
                                                                      tmp_path, sample_config):
