@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -72,7 +74,38 @@ def prefect_harness(tmp_path_factory):
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from prefect.testing.utilities import prefect_test_harness
     with prefect_test_harness(server_startup_timeout=120):
+        _console_logs_to_current_stderr()
         yield
+
+
+class _CurrentStderr:
+    """Whatever ``sys.stderr`` is when a line is written: the running test's capfd or capsys
+    while it has one, else the session's capture."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+
+def _console_logs_to_current_stderr() -> None:
+    """Prefect's console handler keeps the ``sys.stderr`` of the moment it was made. Made
+    while the first flow-running test held capfd, it kept that test's file, closed after it,
+    and every later flow's logging failed (RecursionError in the handler). It now writes to
+    the stderr of the moment, so a test's capfd sees the run's log lines, as a user's terminal
+    would."""
+    from prefect.logging.configuration import setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+    setup_logging(incremental=False)
+    for logger in (logging.getLogger(), *(logging.getLogger(n) for n in
+                                          logging.root.manager.loggerDict)):
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, PrefectConsoleHandler):
+                handler.stream = handler.console.file = _CurrentStderr()
 
 
 # --- markers by fixture use (registered in pyproject.toml; `make test-fast` deselects them) ---

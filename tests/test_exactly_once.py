@@ -558,5 +558,6 @@ def test_a_full_disk_ends_the_flow_failed_with_a_message_not_a_traceback(
     assert state.is_failed()
     assert "nothing was billed: No space left on device" in state.message
     out = capfd.readouterr()
+    assert "No space left on device" in out.err  # the run's log reached this test's stderr
     assert "Traceback" not in out.out + out.err
     assert os.listdir(outbox) == []
