@@ -20,6 +20,7 @@ from typing import Callable
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from xlsxwriter.exceptions import FileCreateError
 
 from schemas.problems import concat
@@ -39,6 +40,7 @@ from .errors import OutboxUnwritable, from_os_error, os_error_of
 from .outbox import Delivery, deliver
 from .sources import registry as sources
 from .sources.base import Extract, SourceError
+from . import xlsx_cells
 from .workbook import EXCEL_MAX_ROWS, EXCEL_MAX_TEXT, over_limit, write_workbook
 
 def use_jemalloc() -> None:
@@ -248,8 +250,9 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
                            parameters_table(params, config, rid), lang)
     tables["reconciliation"] = recon
     # text cut at Excel's limit is only known while writing; a first pass counts the cells
-    cut = _count_cut(tables, max_text)
-    control = _count_control(tables)
+    cells = _text_cells(tables)
+    cut, control = _count_cut(cells, max_text), _count_control(cells)
+    del cells
     if cut or control:
         if cut:
             billing = billing.note(("flags", "text_cut", None, str(cut)))
@@ -303,31 +306,28 @@ def qr_staged_path(path: Path, name: str) -> Path:
     return path.with_name(f".{qrbills.folder_name(name)}{tail}")
 
 
-def _count_cut(tables, max_text) -> int:
-    n = 0
-    for sheet in workbook_sheets(tables):
-        frame = tables[sheet.id]
-        for c in sheet.cols:
-            if c.kind in ("text", "variant") and len(frame):
-                n += int(over_limit(frame[c.id], max_text).sum())  # as the writer cuts
-    return n
+def _text_cells(tables, sheets=None) -> pa.ChunkedArray:
+    """Every text and variant cell of the workbook's sheets as the writer reads them, in one
+    array: a check over all of them is one call, not one per column (a small run has a
+    hundred text columns)."""
+    return pa.chunked_array([xlsx_cells.text_array(tables[sheet.id][c.id])
+                             for sheet in sheets or workbook_sheets(tables)
+                             for c in sheet.cols
+                             if c.kind in ("text", "variant")], type=pa.large_string())
 
 
-#: characters XML cannot hold; the writer stores them as Excel's _xHHHH_ escapes
-_XML_ILLEGAL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
+def _count_cut(cells: pa.ChunkedArray, max_text) -> int:
+    return int(over_limit(cells, max_text).sum())  # as the writer cuts
 
 
-def _count_control(tables) -> int:
+#: characters XML cannot hold; the writer stores them as Excel's _xHHHH_ escapes (RE2)
+_XML_ILLEGAL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffe}\x{ffff}]"
+
+
+def _count_control(cells: pa.ChunkedArray) -> int:
     """Text cells holding a character that XML cannot carry: the writer escapes them
     (``_x0001_``), and the Reconciliation sheet says how many cells were so written."""
-    n = 0
-    for sheet in workbook_sheets(tables):
-        frame = tables[sheet.id]
-        for c in sheet.cols:
-            if c.kind in ("text", "variant") and len(frame):
-                n += int(frame[c.id].astype("str").str.contains(_XML_ILLEGAL, regex=True)
-                         .fillna(False).sum())
-    return n
+    return int(pc.sum(pc.match_substring_regex(cells, _XML_ILLEGAL)).as_py() or 0)
 
 
 def deliver_rendered(rendered: Rendered, outbox: Path) -> Delivery:

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 from xlsxwriter.utility import xl_col_to_name
 
@@ -94,12 +95,19 @@ class Formats:
 
 
 def _width(sheet: Sheet, frame: pd.DataFrame, language: str) -> list[int]:
-    widths = []
     sample = frame.head(500)
-    for c in sheet.cols:
+    texts = [j for j, c in enumerate(sheet.cols) if c.kind in (TEXT, VARIANT)]
+    longest = np.zeros(len(sheet.cols), dtype=np.int64)
+    if len(sample) and texts:  # the lengths of all text columns at once, a column a row
+        lengths = pc.utf8_length(pa.chunked_array(
+            [xlsx_cells.text_array(sample[sheet.cols[j].id]) for j in texts], pa.large_string()))
+        longest[texts] = (np.asarray(pc.fill_null(lengths, 0).to_numpy(), dtype=np.int64)
+                          .reshape(len(texts), len(sample)).max(axis=1) + 1)
+    widths = []
+    for j, c in enumerate(sheet.cols):
         w = len(c.header(language)) + 2
         if c.kind in (TEXT, VARIANT) and len(sample):
-            w = max(w, int(sample[c.id].astype("str").str.len().fillna(0).max()) + 1)
+            w = max(w, int(longest[j]))
         elif c.kind == DATE:
             w = max(w, 11)
         elif c.kind in (AMOUNT, RATE):
@@ -108,10 +116,12 @@ def _width(sheet: Sheet, frame: pd.DataFrame, language: str) -> list[int]:
     return widths
 
 
-def over_limit(values: pd.Series, max_text: int = EXCEL_MAX_TEXT) -> np.ndarray:
+def over_limit(values: pd.Series | pa.Array | pa.ChunkedArray,
+               max_text: int = EXCEL_MAX_TEXT) -> np.ndarray:
     """Which texts are longer than ``max_text`` UTF-16 units (how Excel counts), i.e. will be
     cut. UTF-8 bytes are never fewer than UTF-16 units, so only long texts are looked at."""
-    arr = xlsx_cells.text_array(values)
+    arr = (values if isinstance(values, (pa.Array, pa.ChunkedArray))
+           else xlsx_cells.text_array(values))
     cand = np.flatnonzero(xlsx_cells.bool_mask(pc.greater(pc.binary_length(arr), max_text)))
     out = np.zeros(len(arr), dtype=bool)
     for i in cand:

@@ -150,6 +150,7 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
             pieces.append(pc.binary_join_element_wise(*cell, _s("")))
         else:
             pieces.extend(cell)
+    exponents: dict[str, np.ndarray] = {}
     for j, c in enumerate(sheet.cols):
         ref = _s(f'<c r="{xl_col_to_name(j)}')
         s = part[c.id]
@@ -191,7 +192,9 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
             else:
                 ints, present = _int_array(s)
                 if c.kind == AMOUNT:
-                    exps = _exponents(part[c.currency])
+                    if c.currency not in exponents:  # most amounts share a currency column
+                        exponents[c.currency] = _exponents(part[c.currency])
+                    exps = exponents[c.currency]
                     bad = present & (exps < 0)
                     if bad.any():
                         i = int(np.flatnonzero(bad)[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zipfile
 from decimal import Decimal
 
@@ -10,6 +11,8 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flows.workbook import CUT_MARKER, over_limit, write_workbook
 from flows.xlsx_cells import decimal_text
@@ -175,3 +178,22 @@ def test_variant_value_not_of_its_kind_is_an_error(tmp_path, row, match):
     from flows.workbook import WriterError
     with pytest.raises(WriterError, match=match):
         _variant(tmp_path, [row])
+
+
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+@given(st.lists(st.lists(st.one_of(st.none(), st.text(
+    alphabet=st.sampled_from("ab é😀\t\n\r\x00\x01\x0b\x0c\x0e\x1f\x7f\x85\ufffe\uffff_x"),
+    max_size=8)), max_size=6), min_size=1, max_size=4))
+def test_the_workbook_wide_cell_counts_are_each_cells_own(columns):
+    """The control-character and cut counts over every text cell at once (one Arrow array of
+    all the sheets' columns) are the sums of each cell's own test in Python."""
+    from flows.stages import _count_control, _count_cut, _text_cells
+    tables = {"t": pd.DataFrame({f"c{i}": pd.Series(col, dtype="str")
+                                 for i, col in enumerate(columns)})}
+    sheet = Sheet("t", "T", "T", tuple(Col(c, c, c, TEXT, nullable=True) for c in tables["t"]))
+    cells = _text_cells(tables, (sheet,))
+    texts = [t for col in columns for t in col if t is not None]
+    assert _count_control(cells) == sum(bool(_ILLEGAL_XML.search(t)) for t in texts)
+    assert _count_cut(cells, 4) == sum(len(t.encode("utf-16-le")) // 2 > 4 for t in texts)
