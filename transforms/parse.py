@@ -45,6 +45,21 @@ def _stripped_blank(s: pd.Series) -> tuple[pd.Series, pd.Series]:
     return t, pd.Series(s.isna().to_numpy() | blank, index=s.index, name=s.name)
 
 
+def stripped_blanks(frame: pd.DataFrame, cols) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """:func:`_stripped_blank` of each of ``cols``, all their cells in one pass: a table of
+    few rows and many columns pays pandas' and Arrow's cost per call, not per cell."""
+    cols = list(cols)
+    n = len(frame)
+    if len(cols) < 2 or n == 0:
+        return {c: _stripped_blank(frame[c]) for c in cols}
+    t, blank = _stripped_blank(pd.concat([frame[c].astype("str") for c in cols],
+                                         ignore_index=True))
+    texts, blanks = t.array, blank.to_numpy()
+    return {c: (pd.Series(texts[i * n:(i + 1) * n], index=frame.index, name=c),
+                pd.Series(blanks[i * n:(i + 1) * n], index=frame.index, name=c))
+            for i, c in enumerate(cols)}
+
+
 def _blank(s: pd.Series) -> pd.Series:
     return _stripped_blank(s)[1]
 

@@ -19,7 +19,7 @@ import pandas as pd
 from schemas.reference import KEYS, TABLES
 
 from . import minor_units, money
-from .parse import _blank, _clean_text, _stripped_blank, parse_dates
+from .parse import _clean_text, _stripped_blank, parse_dates, stripped_blanks
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,13 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
                                            f"header: {','.join(spec)}")])
     raw = raw.reset_index(drop=True)
     # each column stripped and judged blank once, for the blank lines and for its values
-    stripped = {c: _stripped_blank(raw[c]) for c in raw.columns if c in spec}
+    stripped = stripped_blanks(raw, raw.columns)
     # a blank line (an empty row left in Excel or an editor) is skipped, but the rows after it
     # keep the row number the user sees in the file
     empty = np.ones(len(raw), dtype=bool)
     for c in raw.columns:
-        empty &= (stripped[c][1] if c in stripped else _blank(raw[c])).to_numpy()
+        empty &= stripped[c][1].to_numpy()
+    stripped = {c: pair for c, pair in stripped.items() if c in spec}
     if not len(raw.columns):
         empty[:] = False
     source_rows = _SourceRows(np.flatnonzero(~empty) + 2)  # header is row 1
@@ -95,12 +96,17 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
         stripped = {c: tuple(x.loc[~empty].reset_index(drop=True) for x in pair)
                     for c, pair in stripped.items()}
     raw.attrs[SOURCE_ROWS] = source_rows
-    out = pd.DataFrame(index=raw.index)
-    out.attrs[SOURCE_ROWS] = source_rows
+    columns = {col: raw[col] if col in raw else pd.Series([None] * len(raw), dtype="object")
+               for col in spec}
+    for col, s in columns.items():
+        if col not in stripped:
+            stripped[col] = _stripped_blank(s)
+    numbers = _numbers(spec, stripped, len(raw))
+    out = {}
     for col, kind in spec.items():
-        s = raw[col] if col in raw else pd.Series([None] * len(raw), dtype="object")
+        s = columns[col]
         base, optional = kind.rstrip("?"), kind.endswith("?")
-        text, blank = stripped[col] if col in stripped else _stripped_blank(s)
+        text, blank = stripped[col]
         if not optional:
             for r in _rows(raw, blank):
                 found.append(TableProblem(file, r, col, "required value is empty"))
@@ -111,9 +117,9 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
             for r, v in zip(_rows(raw, bad), s[bad]):
                 found.append(TableProblem(file, r, col, f"not a date (YYYY-MM-DD): {v!r}"))
             out[col] = dates
-        elif base in ("percent", "rate", "int"):
-            digits = {"percent": 4, "rate": 6, "int": 0}[base]
-            val, ok = money.parse_scaled(text.where(~blank, "0"), digits)
+        elif base in _DIGITS:
+            digits = _DIGITS[base]
+            val, ok = numbers[col]
             for r, v in zip(_rows(raw, ~ok), s[~ok]):
                 found.append(TableProblem(
                     file, r, col, f"not a number with at most {digits} decimals: {v!r}"
@@ -128,6 +134,8 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
             for r, v in zip(_rows(raw, bad), s[bad]):
                 found.append(TableProblem(file, r, col, f"expected true or false: {v!r}"))
             out[col] = val.astype("object").where(~blank, None)
+    out = pd.DataFrame(out, index=raw.index)
+    out.attrs[SOURCE_ROWS] = source_rows
     if name in KEYS:
         key = list(KEYS[name])
         dup = out.duplicated(key, keep=False) & out[key].notna().all(axis=1)
@@ -137,6 +145,23 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
     if found:
         raise ReferenceError(found)
     return out
+
+
+#: the decimals a number column of each kind is read with (money.PERCENT_SCALE, RATE_SCALE)
+_DIGITS = {"percent": 4, "rate": 6, "int": 0}
+
+
+def _numbers(spec, stripped, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``(value, ok)`` of every number column of a table, read in one call over all of their
+    cells (each at its column's decimals); a blank cell reads as 0 and is masked later."""
+    cols = [c for c, kind in spec.items() if kind.rstrip("?") in _DIGITS]
+    if not cols:
+        return {}
+    texts = pd.concat([stripped[c][0].where(~stripped[c][1], "0") for c in cols],
+                      ignore_index=True)
+    digits = np.repeat([_DIGITS[spec[c].rstrip("?")] for c in cols], n)
+    val, ok = money.to_minor(texts, digits)
+    return {c: (val[i * n:(i + 1) * n], ok[i * n:(i + 1) * n]) for i, c in enumerate(cols)}
 
 
 def _table_checks(name, out, file) -> list[TableProblem]:
