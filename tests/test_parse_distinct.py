@@ -84,3 +84,39 @@ def plain_clean_text(s: pd.Series) -> pd.Series:
                  column(st.sampled_from(["Zürich", "Bern", "a b"]), "str")))
 def test_text_kept_or_cleaned_equals_the_plain_cleaning(s):
     pd.testing.assert_series_equal(parse._clean_text(s), plain_clean_text(s))
+
+
+TEXTS = st.sampled_from(["", " ", "null", "NuLL", " a ", "a", "\u00a0b\u00a0", "é", "x\ty",
+                         "2026-05-12", "12.05.2026", "bald", "2300-01-01", "0001-01-01"])
+
+
+def frame_of(cells: st.SearchStrategy, dtype):
+    """A frame of 1 to 4 columns of one length, on an index that is not 0..n-1."""
+    return st.tuples(st.integers(1, 4), st.integers(0, 12)).flatmap(
+        lambda shape: st.lists(st.lists(st.one_of(cells, st.none()), min_size=shape[1],
+                                        max_size=shape[1]), min_size=shape[0],
+                               max_size=shape[0])).map(
+        lambda cols: pd.DataFrame({f"c{i}": pd.Series(c, dtype=dtype) for i, c in
+                                   enumerate(cols)}).set_axis(
+            pd.RangeIndex(7, 7 + 2 * len(cols[0]), 2)))
+
+
+@SETTINGS
+@given(frame_of(TEXTS, "str") | frame_of(TEXTS, "object"))
+def test_columns_stripped_together_are_each_stripped_alone(frame):
+    together = parse.stripped_blanks(frame, frame.columns)
+    for c in frame.columns:
+        text, blank = parse._stripped_blank(frame[c])
+        assert together[c][0].equals(text) and together[c][0].dtype == text.dtype
+        assert together[c][1].equals(blank) and together[c][1].dtype == blank.dtype
+        assert list(together[c][0].index) == list(frame.index)
+
+
+@SETTINGS
+@given(frame_of(DATES | TEXTS, "str") | frame_of(DATES | TEXTS, "object"))
+def test_date_columns_read_together_are_each_read_alone(frame):
+    together = parse.dates_in_range_columns(frame, frame.columns)
+    for c in frame.columns:
+        for got, alone in zip(together[c], parse.dates_in_range(frame[c])):
+            assert got.equals(alone) and got.dtype == alone.dtype, (c, got, alone)
+            assert list(got.index) == list(frame.index)

@@ -107,6 +107,20 @@ def dates_in_range(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
             _spread(outside, codes, s.index))
 
 
+def dates_in_range_columns(frame: pd.DataFrame, cols) -> dict[str, tuple]:
+    """:func:`dates_in_range` of each of ``cols``; text columns read together, their distinct
+    texts parsed once for all of them."""
+    cols = list(cols)
+    n = len(frame)
+    if len(cols) < 2 or n == 0 or any(pd.api.types.is_datetime64_any_dtype(frame[c])
+                                      for c in cols):
+        return {c: dates_in_range(frame[c]) for c in cols}
+    both = dates_in_range(pd.concat([frame[c] for c in cols], ignore_index=True))
+    arrays = [r.to_numpy() if r.dtype == bool else r.array for r in both]
+    return {c: tuple(pd.Series(a[i * n:(i + 1) * n], index=frame.index, name=c)
+                     for a in arrays) for i, c in enumerate(cols)}
+
+
 def _in_range(dates: pd.Series, bad: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     lo, hi = (pd.Timestamp(d) for d in bo.DATE_RANGE)
     wide = dates.astype("datetime64[s]")  # holds years 1 to 9999
@@ -277,13 +291,15 @@ def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
     out = pd.DataFrame(index=raw.index)
     found = []
 
+    # the text columns stripped and judged blank at once (one pass over all their cells)
+    texts = stripped_blanks(raw, ("billing_address_id", "payment_method", *bo.TEXT_FIELDS))
+    texts["booking_number"] = _stripped_blank(raw["booking_number"])
     for c in ("booking_number", "billing_address_id"):
-        missing = _blank(raw[c])
+        missing = texts[c][1]
         found.append(_cell_problems(raw, missing, c, Reason.REQUIRED.name))
-        out[c] = _clean_text(raw[c])
+        out[c] = _clean_text(raw[c], texts[c])
 
-    for c in bo.DATE_FIELDS:
-        dates, bad, outside = dates_in_range(raw[c])
+    for c, (dates, bad, outside) in dates_in_range_columns(raw, bo.DATE_FIELDS).items():
         reason = pd.Series(np.where(outside, Reason.DATE_OUT_OF_RANGE.name,
                                     Reason.BAD_DATE.name), index=raw.index)
         found.append(_cell_problems(raw, bad, c, reason))
@@ -307,10 +323,10 @@ def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
                                       Reason.REQUIRED.name, Reason.UNKNOWN_STATUS.name)
     found.append(_cell_problems(raw, unknown, "booking_status", status_reason))
     out["booking_status"] = status.astype("str")
-    out["payment_method"] = _clean_text(raw["payment_method"])
+    out["payment_method"] = _clean_text(raw["payment_method"], texts["payment_method"])
 
     for c in bo.TEXT_FIELDS:
-        out[c] = _clean_text(raw[c])
+        out[c] = _clean_text(raw[c], texts[c])
     out["country_code"] = normalise(out["country"]).astype("str")
     unknown_country = out["country"].notna() & out["country_code"].isna()
     found.append(_cell_problems(raw, unknown_country, "country", Reason.UNKNOWN_COUNTRY.name))

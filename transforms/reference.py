@@ -19,7 +19,7 @@ import pandas as pd
 from schemas.reference import KEYS, TABLES
 
 from . import minor_units, money
-from .parse import _clean_text, _stripped_blank, parse_dates, stripped_blanks
+from .parse import _clean_text, _stripped_blank, dates_in_range_columns, stripped_blanks
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,9 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
         if col not in stripped:
             stripped[col] = _stripped_blank(s)
     numbers = _numbers(spec, stripped, len(raw))
+    date_cols = [c for c, kind in spec.items() if kind.rstrip("?") == "date"]
+    dates_of = dates_in_range_columns(pd.DataFrame({c: columns[c] for c in date_cols},
+                                                   index=raw.index), date_cols)
     out = {}
     for col, kind in spec.items():
         s = columns[col]
@@ -113,7 +116,7 @@ def parse_table(name: str, raw: pd.DataFrame, file: str) -> pd.DataFrame:
         if base == "text":
             out[col] = _clean_text(s, (text, blank))
         elif base == "date":
-            dates, bad = parse_dates(s)
+            dates, bad, _ = dates_of[col]
             for r, v in zip(_rows(raw, bad), s[bad]):
                 found.append(TableProblem(file, r, col, f"not a date (YYYY-MM-DD): {v!r}"))
             out[col] = dates
