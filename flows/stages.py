@@ -236,12 +236,14 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
            max_text: int = EXCEL_MAX_TEXT, staged: Path | None = None) -> Rendered:
     """Write the workbook to ``staged`` (default: a temporary name in ``staging``)."""
     lang = params.language
-    tables = {k: label_values(v, lang)
-              for k, v in output_tables(billing, lang, config.settings).items()}
+    coded = output_tables(billing, lang, config.settings)
+    tables = {k: label_values(v, lang) for k, v in coded.items()}
     name = file_name(config, params, rid)
     staging.mkdir(parents=True, exist_ok=True)
     path = staged or staging / f".{name}.{os.getpid()}.part"
-    invoices = output_tables(billing, lang)["invoices"] if config.settings.qr_bill else None
+    # the QR-bills read the invoices with their codes, not the sheet's labels
+    invoices = coded["invoices"] if config.settings.qr_bill else None
+    del coded
     if invoices is not None:  # a billing address a QR-bill cannot carry is a flag, not a stop
         _, skipped = qrbills.plan(invoices)
         billing = billing.note(*(("flags", "qr_bill_skipped", None, f"{n}: {r}")
