@@ -93,7 +93,9 @@ TEXTS = st.sampled_from(["", " ", "null", "NuLL", " a ", "a", "\u00a0b\u00a0", "
 def frame_of(cells: st.SearchStrategy, dtype):
     """A frame of 1 to 4 columns of one length, on an index that is not 0..n-1."""
     return st.tuples(st.integers(1, 4), st.integers(0, 12)).flatmap(
-        lambda shape: st.lists(st.lists(st.one_of(cells, st.none()), min_size=shape[1],
+        lambda shape: st.lists(st.lists(st.one_of(cells, st.none(), st.just(float("nan"))
+                                                  if dtype == "object" else st.none()),
+                                        min_size=shape[1],
                                         max_size=shape[1]), min_size=shape[0],
                                max_size=shape[0])).map(
         lambda cols: pd.DataFrame({f"c{i}": pd.Series(c, dtype=dtype) for i, c in
@@ -105,11 +107,16 @@ def frame_of(cells: st.SearchStrategy, dtype):
 @given(frame_of(TEXTS, "str") | frame_of(TEXTS, "object"))
 def test_columns_stripped_together_are_each_stripped_alone(frame):
     together = parse.stripped_blanks(frame, frame.columns)
+    cleaned = parse.clean_texts(frame, frame.columns)
     for c in frame.columns:
         text, blank = parse._stripped_blank(frame[c])
-        assert together[c][0].equals(text) and together[c][0].dtype == text.dtype
-        assert together[c][1].equals(blank) and together[c][1].dtype == blank.dtype
-        assert list(together[c][0].index) == list(frame.index)
+        clean = parse._clean_text(frame[c])
+        for got in (together[c], cleaned[c]):
+            assert got[0].equals(text) and got[0].dtype == text.dtype
+            assert got[1].equals(blank) and got[1].dtype == blank.dtype
+            assert list(got[0].index) == list(frame.index)
+        assert cleaned[c][2].equals(clean) and cleaned[c][2].dtype == clean.dtype
+        assert cleaned[c][2].name == clean.name
 
 
 @SETTINGS

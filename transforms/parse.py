@@ -49,15 +49,50 @@ def stripped_blanks(frame: pd.DataFrame, cols) -> dict[str, tuple[pd.Series, pd.
     """:func:`_stripped_blank` of each of ``cols``, all their cells in one pass: a table of
     few rows and many columns pays pandas' and Arrow's cost per call, not per cell."""
     cols = list(cols)
+    if len(cols) < 2 or len(frame) == 0:
+        return {c: _stripped_blank(frame[c]) for c in cols}
+    _, t, blank = _stacked(frame, cols)
+    return _unstacked(frame, cols, (t.array, blank.to_numpy()))
+
+
+def clean_texts(frame: pd.DataFrame, cols) -> dict[str, tuple[pd.Series, pd.Series, pd.Series]]:
+    """``(stripped, blank, clean)`` of each of ``cols``: :func:`stripped_blanks` and
+    :func:`_clean_text`, all their cells in one pass."""
+    cols = list(cols)
     n = len(frame)
     if len(cols) < 2 or n == 0:
-        return {c: _stripped_blank(frame[c]) for c in cols}
-    t, blank = _stripped_blank(pd.concat([frame[c].astype("str") for c in cols],
-                                         ignore_index=True))
-    texts, blanks = t.array, blank.to_numpy()
-    return {c: (pd.Series(texts[i * n:(i + 1) * n], index=frame.index, name=c),
-                pd.Series(blanks[i * n:(i + 1) * n], index=frame.index, name=c))
-            for i, c in enumerate(cols)}
+        return {c: (*pair, _clean_text(frame[c], pair))
+                for c, pair in ((c, _stripped_blank(frame[c])) for c in cols)}
+    texts, t, blank = _stacked(frame, cols)
+    blanks = blank.to_numpy()
+    # strip keeps a missing cell missing: equal, or both missing
+    same = pc.fill_null(pc.equal(pa.array(t), pa.array(texts)), True).to_numpy(
+        zero_copy_only=False).reshape(len(cols), n).all(axis=1)
+    same &= ~blanks.reshape(len(cols), n).any(axis=1)
+    clean = t.where(~blank, None).astype("str").array
+    out = _unstacked(frame, cols, (t.array, blanks, clean))
+    for i, c in enumerate(cols):
+        if frame[c].dtype != _STR:  # another text type: judged on its own, as before
+            out[c] = (*out[c][:2], _clean_text(frame[c], out[c][:2]))
+        elif same[i]:
+            out[c] = (*out[c][:2], frame[c])  # nothing to clean: the source's own text
+    return out
+
+
+_STR = pd.Series([], dtype="str").dtype
+
+
+def _stacked(frame: pd.DataFrame, cols: list[str]) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The cells of ``cols`` one after another as text, stripped, and judged blank."""
+    texts = pd.concat([frame[c] if frame[c].dtype == _STR else frame[c].astype("str")
+                       for c in cols], ignore_index=True)
+    return (texts, *_stripped_blank(texts))
+
+
+def _unstacked(frame: pd.DataFrame, cols: list[str], arrays: tuple) -> dict[str, tuple]:
+    n = len(frame)
+    return {c: tuple(pd.Series(a[i * n:(i + 1) * n], index=frame.index, name=c)
+                     for a in arrays) for i, c in enumerate(cols)}
 
 
 def _blank(s: pd.Series) -> pd.Series:
@@ -292,12 +327,12 @@ def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
     found = []
 
     # the text columns stripped and judged blank at once (one pass over all their cells)
-    texts = stripped_blanks(raw, ("billing_address_id", "payment_method", *bo.TEXT_FIELDS))
-    texts["booking_number"] = _stripped_blank(raw["booking_number"])
+    texts = clean_texts(raw, ("booking_number", "billing_address_id", "payment_method",
+                              *bo.TEXT_FIELDS))
     for c in ("booking_number", "billing_address_id"):
         missing = texts[c][1]
         found.append(_cell_problems(raw, missing, c, Reason.REQUIRED.name))
-        out[c] = _clean_text(raw[c], texts[c])
+        out[c] = texts[c][2]
 
     for c, (dates, bad, outside) in dates_in_range_columns(raw, bo.DATE_FIELDS).items():
         reason = pd.Series(np.where(outside, Reason.DATE_OUT_OF_RANGE.name,
@@ -323,10 +358,10 @@ def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
                                       Reason.REQUIRED.name, Reason.UNKNOWN_STATUS.name)
     found.append(_cell_problems(raw, unknown, "booking_status", status_reason))
     out["booking_status"] = status.astype("str")
-    out["payment_method"] = _clean_text(raw["payment_method"], texts["payment_method"])
+    out["payment_method"] = texts["payment_method"][2]
 
     for c in bo.TEXT_FIELDS:
-        out[c] = _clean_text(raw[c], texts[c])
+        out[c] = texts[c][2]
     out["country_code"] = normalise(out["country"]).astype("str")
     unknown_country = out["country"].notna() & out["country_code"].isna()
     found.append(_cell_problems(raw, unknown_country, "country", Reason.UNKNOWN_COUNTRY.name))
