@@ -97,3 +97,26 @@ def test_the_run_fixture_records_its_draft_in_a_state_store(run, tmp_path):
     store.engine.dispose()
     assert (record["mode"], record["status"]) == ("draft", "delivered")
     assert record["workbook"] == result.delivery.workbook.name
+
+
+_EXIT = """
+import atexit, sys, threading, time
+from pathlib import Path
+from flows.cli import _exit
+out = Path(sys.argv[1])
+atexit.register(lambda: out.with_suffix(".atexit").write_text("ran"))
+if sys.argv[2] == "thread":  # another thread still writing when the command is done
+    threading.Thread(target=lambda: (time.sleep(0.5), out.write_text("done"))).start()
+print("summary", end="")  # buffered: still to be written when the process ends
+_exit(3)
+"""
+
+
+@pytest.mark.parametrize("other", ["none", "thread"])
+def test_the_command_ends_with_its_code_its_output_and_its_exit_handlers(tmp_path, other):
+    out = tmp_path / "thread.txt"
+    done = subprocess.run([sys.executable, "-c", _EXIT, str(out), other], capture_output=True,
+                          text=True, cwd=ROOT, timeout=60)
+    assert (done.returncode, done.stdout) == (3, "summary")
+    assert out.with_suffix(".atexit").read_text() == "ran"
+    assert out.exists() == (other == "thread")  # a working thread is waited for
