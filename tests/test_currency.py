@@ -397,3 +397,52 @@ def test_customer_rate_type_chooses_the_rates():
     assert r.problems["detail"].tolist() == ["EUR→CHF (BANK)"]
     # a MONTH rate from 2026-01-01 is 30 days old on 2026-01-31: flagged as stale
     assert ("flags", "stale_exchange_rate", "EUR", "EUR→CHF MONTH 2026-01-01") in r.notes
+
+
+def _lookup_by_merge_asof(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
+    """The plain reference of lookup_rates: pandas' merge_asof, backward, by the three keys."""
+    keys = ["rate_type", "from_currency", "to_currency"]
+    wanted = wanted.reset_index(drop=True).assign(
+        _pos=lambda f: np.arange(len(f)), date=lambda f: f["date"].astype("datetime64[ns]"),
+        **{c: (lambda f, c=c: f[c].astype("str")) for c in keys})
+    rates = rates.assign(valid_from=rates["valid_from"].astype("datetime64[ns]"),
+                         **{c: rates[c].astype("str") for c in keys})
+    found = pd.merge_asof(wanted.sort_values("date"), rates.sort_values("valid_from")[
+        [*keys, "valid_from", "rate", "factor"]], left_on="date", right_on="valid_from",
+        by=keys, direction="backward").sort_values("_pos").reset_index(drop=True)
+    same = (found["from_currency"] == found["to_currency"]).to_numpy()
+    found["rate"] = found["rate"].astype("Int64").where(~same, money.RATE_SCALE)
+    found["factor"] = found["factor"].astype("Int64").where(~same, 1)
+    found["valid_from"] = found["valid_from"].where(~same, found["date"])
+    return found.drop(columns="_pos")
+
+
+_DAYS = st.integers(0, 40).map(lambda d: pd.Timestamp("2026-01-01") + pd.Timedelta(days=d))
+_KEY = st.tuples(st.sampled_from(["ECB", "MONTH"]), st.sampled_from(["EUR", "CHF", "JPY"]),
+                 st.sampled_from(["CHF", "EUR"]))
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.tuples(_KEY, _DAYS), st.tuples(st.integers(1, 10**7),
+                                                         st.sampled_from([1, 100]))),
+       st.data())
+def test_the_binary_search_finds_the_rows_merge_asof_finds(table, data):
+    # asked: any key on any day, and the table's own keys on, just after and before its days
+    near = ([st.sampled_from(sorted(table)).map(
+        lambda kd, s=shift: (kd[0], kd[1] + pd.Timedelta(days=s))) for shift in (0, 1, -1)]
+        if table else [])
+    asked = data.draw(st.lists(st.one_of(
+        st.tuples(_KEY, _DAYS | st.just(pd.Timestamp("2025-06-01"))), *near), max_size=12))
+    rates = pd.DataFrame(
+        [(*k, d, r, f) for (k, d), (r, f) in table.items()],
+        columns=["rate_type", "from_currency", "to_currency", "valid_from", "rate", "factor"]
+    ).astype({"rate_type": "str", "from_currency": "str", "to_currency": "str",
+              "valid_from": "datetime64[ns]", "rate": "Int64", "factor": "Int64"})
+    wanted = pd.DataFrame([(*k, d) for k, d in asked],
+                          columns=["rate_type", "from_currency", "to_currency", "date"]
+                          ).astype({"date": "datetime64[ns]"})
+    got, expected = lookup_rates(wanted, rates), _lookup_by_merge_asof(wanted, rates)
+    assert list(got.columns) == list(expected.columns)
+    for c in expected:
+        assert got[c].dtype == expected[c].dtype, c
+        assert got[c].equals(expected[c]), (c, got[c].tolist(), expected[c].tolist())

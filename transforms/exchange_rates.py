@@ -23,24 +23,50 @@ from .steps import Billing, Context, Rejection, distinct_rows, first_rows
 
 
 def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
-    """``wanted`` has rate_type, from_currency, to_currency, date; adds rate, factor and
-    valid_from (missing where no rate is valid). Same currency is rate 1, factor 1."""
+    """``wanted`` has rate_type, from_currency, to_currency, date; adds valid_from, rate and
+    factor (missing where no rate is valid). Same currency is rate 1, factor 1.
+
+    The rates are sorted by key and date and each wanted row finds its rate by one binary
+    search: a run wants a few dozen rates from a table of tens of thousands, which a
+    ``merge_asof`` by three text keys sorted and hashed in full every run (a property test
+    holds the two to the same rows)."""
     keys = ["rate_type", "from_currency", "to_currency"]
     wanted = wanted.reset_index(drop=True).assign(
-        _pos=lambda f: np.arange(len(f)), date=lambda f: f["date"].astype("datetime64[ns]"),
+        date=lambda f: f["date"].astype("datetime64[ns]"),
         # same key dtype as the table even when nothing is wanted (an empty object column)
         **{c: (lambda f, c=c: f[c].astype("str")) for c in keys})
-    probe = wanted.sort_values("date")
-    rates = rates.assign(valid_from=rates["valid_from"].astype("datetime64[ns]"))
-    found = pd.merge_asof(probe, rates.sort_values("valid_from")[
-        ["rate_type", "from_currency", "to_currency", "valid_from", "rate", "factor"]],
-        left_on="date", right_on="valid_from", by=["rate_type", "from_currency", "to_currency"],
-        direction="backward").sort_values("_pos").reset_index(drop=True)
+    n = len(rates)
+    code = distinct_rows(pd.concat([rates[keys].astype("str"), wanted[keys]],
+                                   ignore_index=True), keys)
+    day = np.concatenate([_days(rates["valid_from"]), _days(wanted["date"])])
+    at = code * _DAY_SPAN + day  # one sortable integer per row: the key's code, then the day
+    dated = np.flatnonzero(day[:n] >= 0)  # (a rate without a date stops the table's load)
+    order = dated[np.argsort(at[:n][dated], kind="stable")]
+    pos = np.searchsorted(at[:n][order], at[n:], side="right") - 1
+    hit = (pos >= 0) & (day[n:] >= 0)
+    hit[hit] = code[:n][order[pos[hit]]] == code[n:][hit]
+    row = np.full(len(pos), -1, dtype=np.int64)
+    row[hit] = order[pos[hit]]
+    found = wanted.assign(**{c: pd.Series(rates[c].astype(t).array.take(row, allow_fill=True))
+                             for c, t in (("valid_from", "datetime64[ns]"), ("rate", "Int64"),
+                                          ("factor", "Int64"))})
     same = (found["from_currency"] == found["to_currency"]).to_numpy()
-    found["rate"] = found["rate"].astype("Int64").where(~same, money.RATE_SCALE)
-    found["factor"] = found["factor"].astype("Int64").where(~same, 1)
+    found["rate"] = found["rate"].where(~same, money.RATE_SCALE)
+    found["factor"] = found["factor"].where(~same, 1)
     found["valid_from"] = found["valid_from"].where(~same, found["date"])
-    return found.drop(columns="_pos")
+    return found
+
+
+#: days are counted from 1600-01-01, before any date a frame holds (pandas' begin in 1677),
+#: and stay below 2**20 until the year 4470
+_DAY_ZERO = np.datetime64("1600-01-01", "D")
+_DAY_SPAN = np.int64(2**20)
+
+
+def _days(dates: pd.Series) -> np.ndarray:
+    """Whole days since :data:`_DAY_ZERO`; a missing date is -1."""
+    d = dates.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+    return np.where(np.isnat(d), -1, (d - _DAY_ZERO).astype(np.int64))
 
 
 def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
