@@ -99,8 +99,9 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
         found = all_found.iloc[(k - 1) * m:k * m].reset_index(drop=True)
         miss = found["rate"].isna().to_numpy()
         first_miss = miss & ~missing
-        why[first_miss] = (each["currency"] + "→" + h + " (" + each["exchange_rate_type"]
-                           + ")").to_numpy()[first_miss]
+        if first_miss.any():
+            why[first_miss] = (each["currency"] + "→" + h + " (" + each["exchange_rate_type"]
+                               + ")").to_numpy()[first_miss]
         missing |= miss
         # rate 1 to its own currency has no rate row: it leaves the date as it is
         own = (found["from_currency"] == found["to_currency"]).to_numpy()
@@ -108,9 +109,10 @@ def assign_exchange_rates(b: Billing, ctx: Context) -> Billing:
         # a rate row is valid from on or before the date asked: the oldest one used wins
         used_from = np.where(~miss & ~own, np.minimum(vf, used_from), used_from)
         age = (found["date"] - found["valid_from"]).dt.days
-        stale = (age > ctx.settings.max_rate_age_days) & ~miss
-        for row in found.loc[stale, ["from_currency", "to_currency", "rate_type", "valid_from"]] \
-                .drop_duplicates().itertuples(index=False):
+        stale = ((age > ctx.settings.max_rate_age_days) & ~miss).to_numpy(bool)
+        used = (found.loc[stale, ["from_currency", "to_currency", "rate_type", "valid_from"]]
+                .drop_duplicates().itertuples(index=False) if stale.any() else ())
+        for row in used:
             stale_notes.append(("flags", "stale_exchange_rate", row.from_currency,
                                 f"{row.from_currency}→{row.to_currency} {row.rate_type} "
                                 f"{row.valid_from:%Y-%m-%d}"))
