@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from schemas.problems import Reason, concat, problems
+from schemas.problems import Reason, concat, empty_problems, problems
 
 #: Fields whose change after billing makes a correction necessary.
 HASH_FIELDS = (
@@ -107,6 +107,8 @@ def split(orders: pd.DataFrame, billed: pd.DataFrame, written_off: str = "credit
     billings. ``written_off = "keep"`` leaves the invoice of an order written off after billing
     standing (the ERP handles the loss); ``"credit"`` credits it.
     """
+    if not len(billed):  # nothing billed yet (a first run; a draft against a new store)
+        return Lifecycle(orders.reset_index(drop=True), empty_problems(), ())
     known = pd.Series(_isin(orders["booking_number"], billed["booking_number"]),
                       index=orders.index)
     prior = orders[["booking_number"]].merge(
