@@ -7,7 +7,10 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from conftest import SAMPLE
 from flows.config import ConfigError, load_config
@@ -264,3 +267,34 @@ def test_cash_rounding_finer_than_the_currency_is_refused(tmp_path):
                     encoding="utf-8")
     with pytest.raises(ConfigError, match=r"cash_rounding\.JPY: '0\.05' is not a positive"):
         load_config(conf)
+
+
+def _overlaps_by_groupby(code, start, end):
+    """The plain reference of reference.overlaps: pandas' sort and group-by."""
+    out = pd.DataFrame({"tax_code": code, "valid_from": start, "valid_to": end})
+    ordered = out.reset_index().sort_values(["tax_code", "valid_from"])
+    prev_end = ordered.groupby("tax_code")["valid_to"].shift()
+    prev_open = ordered.groupby("tax_code")["valid_to"].shift().isna() & \
+        ordered.groupby("tax_code").cumcount().gt(0)
+    overlap = (prev_end >= ordered["valid_from"]) | prev_open
+    return out.index.isin(ordered.index[overlap.to_numpy()])
+
+
+# few codes and days, so that periods meet, touch and share a code often
+_DAY = st.one_of(st.none(), st.integers(0, 4).map(
+    lambda d: pd.Timestamp("2026-01-01") + pd.Timedelta(days=d)))
+_D = [pd.Timestamp(f"2026-01-0{d}") for d in range(1, 5)]
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["A", "B", None]), _DAY, _DAY), max_size=12))
+@example([("A", _D[0], _D[1]), ("A", _D[1], None)])  # ends the day the next begins
+@example([("A", _D[0], _D[1]), ("A", _D[2], None)])  # the day after: no overlap
+@example([("A", _D[0], None), ("A", _D[2], _D[3])])  # after an open-ended period
+@example([(None, _D[0], _D[2]), (None, _D[1], None)])  # a missing code is nobody's
+def test_period_overlaps_are_found_as_the_group_by_finds_them(rows):
+    from transforms.reference import overlaps
+    code = pd.Series([r[0] for r in rows], dtype="str")
+    start = pd.Series([r[1] for r in rows], dtype="datetime64[ns]")
+    end = pd.Series([r[2] for r in rows], dtype="datetime64[ns]")
+    assert overlaps(code, start, end).tolist() == _overlaps_by_groupby(code, start, end).tolist()

@@ -180,12 +180,7 @@ def _table_checks(name, out, file) -> list[TableProblem]:
         bad = out["valid_to"].notna() & (out["valid_to"] < out["valid_from"])
         found += [TableProblem(file, r, "valid_to", "ends before valid_from")
                   for r in _rows(out, bad)]
-        ordered = out.reset_index().sort_values(["tax_code", "valid_from"])
-        prev_end = ordered.groupby("tax_code")["valid_to"].shift()
-        prev_open = ordered.groupby("tax_code")["valid_to"].shift().isna() & \
-            ordered.groupby("tax_code").cumcount().gt(0)
-        overlap = (prev_end >= ordered["valid_from"]) | prev_open
-        for r in _rows(out, out.index.isin(ordered.index[overlap.to_numpy()])):
+        for r in _rows(out, overlaps(out["tax_code"], out["valid_from"], out["valid_to"])):
             found.append(TableProblem(file, r, "valid_from",
                                       "overlaps the previous period of this tax code"))
         bad = out["rate"] < 0
@@ -209,6 +204,26 @@ def _table_checks(name, out, file) -> list[TableProblem]:
                                    "must be at least 0 and below 100")
                       for r in _rows(out, bad.fillna(False))]
     return found
+
+
+def overlaps(code: pd.Series, start: pd.Series, end: pd.Series) -> np.ndarray:
+    """Which periods begin on or before the end of the previous period of their code (by
+    start), or after an open-ended one; a missing code is nobody's period. Sorted once with
+    NumPy: a few rows, where a pandas group-by costs milliseconds each."""
+    codes = pd.factorize(code)[0]
+    begin = start.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    begin = np.where(start.isna().to_numpy(), np.iinfo(np.int64).max, begin)  # missing last
+    order = np.lexsort((begin, np.where(codes < 0, np.iinfo(np.int64).max, codes)))
+    c, b = codes[order], start.to_numpy(dtype="datetime64[ns]")[order]
+    e = end.to_numpy(dtype="datetime64[ns]")[order]
+    after = np.zeros(len(order), dtype=bool)
+    after[1:] = (c[1:] == c[:-1]) & (c[1:] >= 0)
+    prev_end = np.empty_like(e)
+    prev_end[1:], prev_end[:1] = e[:-1], np.datetime64("NaT")
+    hit = after & (np.isnat(prev_end) | (~np.isnat(b) & (prev_end >= b)))
+    out = np.zeros(len(order), dtype=bool)
+    out[order] = hit
+    return out
 
 
 def cross_check(tables: dict[str, pd.DataFrame], settings, files: dict[str, str]) -> None:
