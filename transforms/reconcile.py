@@ -141,11 +141,10 @@ def address_parties(invoices: pd.DataFrame) -> list[str]:
 def currency_totals(invoices: pd.DataFrame) -> dict[str, dict]:
     """Per invoice currency: the exact decimal text of each total and the document count —
     the figures the Reconciliation sheet and the manifest both show."""
-    out = {}
-    for cur, g in invoices.groupby("currency", sort=True):
-        out[cur] = {m: _money_text(int(g[m].sum()), cur) for m in TOTALS}
-        out[cur]["invoices"] = int(len(g))
-    return out
+    grouped = invoices.groupby("currency", sort=True)
+    sums, counts = grouped[list(TOTALS)].sum(), grouped.size()  # integer minor units: exact
+    return {cur: {**{m: _money_text(int(sums.at[cur, m]), cur) for m in TOTALS},
+                  "invoices": int(counts[cur])} for cur in sums.index}
 
 
 def _money_text(minor: int, cur: str) -> str:
