@@ -91,8 +91,7 @@ def text_array(values: pd.Series) -> pa.Array:
 def _int_array(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """int64 values and a mask of present ones (nullable Int64 or int64)."""
     present = values.notna().to_numpy()
-    ints = values.fillna(0).to_numpy(dtype=np.int64) if len(values) else np.zeros(0, np.int64)
-    return ints, present
+    return values.to_numpy(dtype=np.int64, na_value=0), present
 
 
 def decimal_text(minor: np.ndarray, exps: np.ndarray) -> pa.Array:
