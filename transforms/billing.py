@@ -80,19 +80,26 @@ _DTYPES = {d: pd.Series([], dtype=d).dtype for d in ("datetime64[ns]", "str", "I
 
 
 def _conform(frame: pd.DataFrame, sheet) -> pd.DataFrame:
-    out = {}
+    """The sheet's columns in their contract's types, on a 0.. index. Most columns have their
+    type already: they are kept, not converted or copied (a frame that needs nothing is
+    returned as it is)."""
+    have = frame.dtypes
+    converted = {}
     for c in sheet.cols:
-        s = frame[c.id]
         if c.kind == "date":
             want = "datetime64[ns]"
         elif c.kind == "text":
             want = "str"
         else:
             want = "Int64" if c.nullable else "int64"
-        if s.dtype == _DTYPES[want]:
-            out[c.id] = s  # most columns have their type already: no conversion, no copy
-        elif c.kind == "date":
-            out[c.id] = pd.to_datetime(s).astype(want)
-        else:
-            out[c.id] = s.astype(want)
+        if have[c.id] == _DTYPES[want]:
+            continue
+        s = frame[c.id]
+        converted[c.id] = pd.to_datetime(s).astype(want) if c.kind == "date" else s.astype(want)
+    ids = [c.id for c in sheet.cols]
+    if (not converted and list(frame.columns) == ids
+            and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0
+            and frame.index.step == 1):
+        return frame
+    out = {i: converted[i] if i in converted else frame[i] for i in ids}
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
