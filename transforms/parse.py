@@ -151,9 +151,7 @@ def dates_in_range_columns(frame: pd.DataFrame, cols) -> dict[str, tuple]:
                                       for c in cols):
         return {c: dates_in_range(frame[c]) for c in cols}
     both = dates_in_range(pd.concat([frame[c] for c in cols], ignore_index=True))
-    arrays = [r.to_numpy() if r.dtype == bool else r.array for r in both]
-    return {c: tuple(pd.Series(a[i * n:(i + 1) * n], index=frame.index, name=c)
-                     for a in arrays) for i, c in enumerate(cols)}
+    return _unstacked(frame, cols, [r.to_numpy() if r.dtype == bool else r.array for r in both])
 
 
 def _in_range(dates: pd.Series, bad: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
