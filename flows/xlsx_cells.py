@@ -150,6 +150,7 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
         else:
             pieces.extend(cell)
     exponents: dict[str, np.ndarray] = {}
+    texts = _text_cells(sheet, part, first_row, fmt, name, language, marker, max_text, widths)
     for j, c in enumerate(sheet.cols):
         ref = _s(f'<c r="{xl_col_to_name(j)}')
         s = part[c.id]
@@ -161,29 +162,9 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
                                         fmt, name, header, marker, max_text, report, width),
                          _LS))
         elif c.kind == TEXT:
-            arr = text_array(s)
-            arr = _cut_texts(arr, first_row, name, header, marker, max_text, report)
-            ctrl = np.flatnonzero(bool_mask(pc.match_substring_regex(arr, _CONTROL_RE2)))
-            if len(ctrl):
-                mask = np.zeros(n, dtype=bool)
-                mask[ctrl] = True
-                fixed = [escape_control(arr[int(i)].as_py()) for i in ctrl]
-                arr = pc.replace_with_mask(arr, pa.array(mask), pa.array(fixed, _LS))
-            preserve = pc.if_else(pc.match_substring_regex(arr, _EDGE_SPACE_RE2),
-                                  _s('<t xml:space="preserve">'), _s("<t>"))
-            for ch, ent in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
-                if pc.any(pc.match_substring(arr, ch)).as_py():  # most columns have none
-                    arr = pc.replace_substring(arr, ch, ent)
-            kind = _s('" t="inlineStr"><is>')
-            if width is not None:
-                # a text longer than its column wraps (its row grows), else it runs off; its
-                # length here is the escaped one ("&" counts as "&amp;"), as the recorded
-                # workbooks have it (a VARIANT text counts its own characters)
-                long = pc.greater(pc.utf8_length(arr), width)
-                if pc.any(long).as_py():
-                    kind = pc.if_else(long, _s(f'" s="{fmt.xf(fmt.wrap)}" t="inlineStr"><is>'),
-                                      kind)
-            add(ref, rownum, kind, preserve, arr, _s("</t></is></c>"))
+            long, preserve, arr, cut = texts[j]
+            report.cut_cells.extend(cut)
+            add(ref, rownum, _text_type(long, fmt), preserve, arr, _s("</t></is></c>"))
         else:
             if c.kind == DATE:
                 value, present = _excel_dates(s, name, header)
@@ -220,21 +201,64 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
                                        null_replacement="")
 
 
-def _cut_texts(arr, first_row, name, header, marker, max_text, report):
+def _text_cells(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, language, marker,
+                max_text, widths) -> dict[int, tuple]:
+    """The pieces of every text column's cells — the type (wrapping or not), the space
+    marker, the escaped text — and the cells cut at ``max_text``, by column position. Every
+    step is cell by cell, so the sheet's text columns go through them as one array, one call
+    a step, not one call a step and column (a small sheet's text columns took most of its
+    XML's time in calls)."""
+    cols = [j for j, c in enumerate(sheet.cols) if c.kind == TEXT]
+    n = len(part)
+    if not cols or not n:
+        return {j: (None, _s(""), pa.array([], _LS), []) for j in cols}
+    arr = pa.concat_arrays([text_array(part[sheet.cols[j].id]) for j in cols])
+    cut: dict[int, list] = {j: [] for j in cols}
     cand = np.flatnonzero(bool_mask(pc.greater(pc.binary_length(arr), max_text)))
-    if not len(cand):
-        return arr
-    mask = np.zeros(len(arr), dtype=bool)
-    fixed = []
-    for i in cand:
-        text = arr[int(i)].as_py()
-        if utf16_len(text) > max_text:
-            mask[i] = True
-            fixed.append(cut_text(text, max_text, marker))
-            report.cut_cells.append((name, first_row + int(i) + 1, header))
-    if not fixed:
-        return arr
-    return pc.replace_with_mask(arr, pa.array(mask), pa.array(fixed, _LS))
+    if len(cand):
+        mask = np.zeros(len(arr), dtype=bool)
+        fixed = []
+        for i in cand:
+            text = arr[int(i)].as_py()
+            if utf16_len(text) > max_text:
+                k, row = divmod(int(i), n)
+                mask[i] = True
+                fixed.append(cut_text(text, max_text, marker))
+                cut[cols[k]].append((name, first_row + row + 1,
+                                     sheet.cols[cols[k]].header(language)))
+        if fixed:
+            arr = pc.replace_with_mask(arr, pa.array(mask), pa.array(fixed, _LS))
+    ctrl = np.flatnonzero(bool_mask(pc.match_substring_regex(arr, _CONTROL_RE2)))
+    if len(ctrl):
+        mask = np.zeros(len(arr), dtype=bool)
+        mask[ctrl] = True
+        fixed = [escape_control(arr[int(i)].as_py()) for i in ctrl]
+        arr = pc.replace_with_mask(arr, pa.array(mask), pa.array(fixed, _LS))
+    preserve = pc.if_else(pc.match_substring_regex(arr, _EDGE_SPACE_RE2),
+                          _s('<t xml:space="preserve">'), _s("<t>"))
+    for ch, ent in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        if pc.any(pc.match_substring(arr, ch)).as_py():  # most sheets have none
+            arr = pc.replace_substring(arr, ch, ent)
+    long = None
+    if widths:
+        # a text longer than its column wraps (its row grows), else it runs off; its length
+        # here is the escaped one ("&" counts as "&amp;"), as the recorded workbooks have it
+        # (a VARIANT text counts its own characters)
+        width = np.repeat(np.array([widths[j] for j in cols], dtype=np.int64), n)
+        long = np.asarray(pc.fill_null(pc.utf8_length(arr), 0), dtype=np.int64) > width
+    return {j: (None if long is None else long[k * n:(k + 1) * n], preserve.slice(k * n, n),
+                arr.slice(k * n, n), cut[j])
+            for k, j in enumerate(cols)}
+
+
+def _text_type(long: np.ndarray | None, fmt):
+    """A text cell's type: inline, and wrapping where it is longer than its column. The
+    wrapping format is asked for at the first column that wraps, as the styles' order has
+    it."""
+    plain = _s('" t="inlineStr"><is>')
+    if long is None or not long.any():
+        return plain
+    return pc.if_else(pa.array(long), _s(f'" s="{fmt.xf(fmt.wrap)}" t="inlineStr"><is>'), plain)
 
 
 def variant_value(value, kind: str, currency, where: str):
