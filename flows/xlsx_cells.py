@@ -118,8 +118,10 @@ def _exponents(currency: pd.Series) -> np.ndarray:
     return minor_units.exponents(known.where(known.notna(), ""))[codes]
 
 
-def _excel_dates(values: pd.Series, name: str, header: str) -> tuple[pa.Array, np.ndarray]:
-    """Excel serial day numbers (1900 system) as text, and the mask of present dates."""
+def _excel_days(values: pd.Series, name: str, header: str
+                ) -> tuple[np.ndarray | pa.Array, np.ndarray]:
+    """Excel serial day numbers (1900 system), and the mask of present dates; a column with
+    a time of day as its text, as XlsxWriter writes it."""
     ns = values.to_numpy(dtype="datetime64[ns]")
     present = ~np.isnat(ns)
     delta = (ns - _EPOCH).astype(np.int64)
@@ -132,7 +134,7 @@ def _excel_dates(values: pd.Series, name: str, header: str) -> tuple[pa.Array, n
         return pa.array(text, _LS), present
     if present.any() and days[present].min() < 0:
         raise WriterError(f"{name}: column {header}: a date before 1900 cannot be an Excel date")
-    return pa.array(days).cast(_LS), present
+    return days, present
 
 
 def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, language, marker,
@@ -149,8 +151,8 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
             pieces.append(pc.binary_join_element_wise(*cell, _s("")))
         else:
             pieces.extend(cell)
-    exponents: dict[str, np.ndarray] = {}
     texts = _text_cells(sheet, part, first_row, fmt, name, language, marker, max_text, widths)
+    numbers = _number_cells(sheet, part, first_row, name, language)
     for j, c in enumerate(sheet.cols):
         ref = _s(f'<c r="{xl_col_to_name(j)}')
         s = part[c.id]
@@ -166,35 +168,21 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
             report.cut_cells.extend(cut)
             add(ref, rownum, _text_type(long, fmt), preserve, arr, _s("</t></is></c>"))
         else:
+            got = numbers[j]
+            if isinstance(got, WriterError):
+                raise got
+            value, exps, present = got
             if c.kind == DATE:
-                value, present = _excel_dates(s, name, header)
                 style = _s(fmt.xf(fmt.date))
+            elif c.kind == AMOUNT:
+                styles = {int(e): fmt.xf(fmt.amount(int(e))) for e in np.unique(exps[present])}
+                table = np.array([styles.get(e, "0") for e in range(int(exps.max()) + 1)],
+                                 dtype=object)
+                style = pa.array(table[exps], _LS)
+            elif c.kind in _SCALE:
+                style = _s(fmt.xf(fmt.percent if c.kind == PERCENT else fmt.rate))
             else:
-                ints, present = _int_array(s)
-                if c.kind == AMOUNT:
-                    if c.currency not in exponents:  # most amounts share a currency column
-                        exponents[c.currency] = _exponents(part[c.currency])
-                    exps = exponents[c.currency]
-                    bad = present & (exps < 0)
-                    if bad.any():
-                        i = int(np.flatnonzero(bad)[0])
-                        raise WriterError(
-                            f"{name}: row {first_row + i + 1}, column {header}: amount without "
-                            f"a known currency ({part[c.currency].iloc[i]!r})")
-                    exps = np.where(present, exps, 0)
-                    value = decimal_text(ints, exps)
-                    styles = {int(e): fmt.xf(fmt.amount(int(e)))
-                              for e in np.unique(exps[present])}
-                    table = np.array([styles.get(e, "0") for e in range(int(exps.max()) + 1)],
-                                     dtype=object)
-                    style = pa.array(table[exps], _LS)
-                elif c.kind in _SCALE:
-                    value = decimal_text(ints, np.full(n, _SCALE[c.kind], dtype=np.int64))
-                    style = _s(fmt.xf(fmt.percent if c.kind == PERCENT else fmt.rate))
-                else:
-                    value = pa.array(ints).cast(_LS)
-                    style = _s(fmt.xf(fmt.int))
-            value = pc.if_else(pa.array(present), value, pa.scalar(None, _LS))
+                style = _s(fmt.xf(fmt.int))
             add(ref, rownum, _s('" s="'), style, _s('"><v>'), value, _s("</v></c>"))
     pieces.append(_s("</row>"))
     return pc.binary_join_element_wise(*pieces, _s(""), null_handling="replace",
@@ -259,6 +247,68 @@ def _text_type(long: np.ndarray | None, fmt):
     if long is None or not long.any():
         return plain
     return pc.if_else(pa.array(long), _s(f'" s="{fmt.xf(fmt.wrap)}" t="inlineStr"><is>'), plain)
+
+
+def _number_cells(sheet: Sheet, part: pd.DataFrame, first_row: int, name, language
+                  ) -> dict[int, tuple | WriterError]:
+    """Every number and date column's cell values as text — ``(text, exponents, present)``,
+    the exponents an amount's currency's — or the error of its first bad cell, by column
+    position (raised when the sheet's writing reaches that column). The digits of all of
+    them are written in two calls, whole numbers and decimals, not in calls per column."""
+    out: dict[int, tuple | WriterError] = {}
+    whole: list[tuple[int, np.ndarray, np.ndarray]] = []  # ints and whole-day dates
+    decimal: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+    exponents: dict[str, np.ndarray] = {}
+    n = len(part)
+    for j, c in enumerate(sheet.cols):
+        if c.kind in (TEXT, VARIANT):
+            continue
+        s = part[c.id]
+        if c.kind == DATE:
+            try:
+                days, present = _excel_days(s, name, c.header(language))
+            except WriterError as err:
+                out[j] = err
+                continue
+            if isinstance(days, pa.Array):  # a time of day: written out already
+                out[j] = (pc.if_else(pa.array(present), days, pa.scalar(None, _LS)), None,
+                          present)
+            else:
+                whole.append((j, days, present))
+            continue
+        ints, present = _int_array(s)
+        if c.kind == AMOUNT:
+            if c.currency not in exponents:  # most amounts share a currency column
+                exponents[c.currency] = _exponents(part[c.currency])
+            exps = exponents[c.currency]
+            bad = present & (exps < 0)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                out[j] = WriterError(
+                    f"{name}: row {first_row + i + 1}, column {c.header(language)}: amount "
+                    f"without a known currency ({part[c.currency].iloc[i]!r})")
+                continue
+            decimal.append((j, ints, np.where(present, exps, 0), present))
+        elif c.kind in _SCALE:
+            decimal.append((j, ints, np.full(n, _SCALE[c.kind], dtype=np.int64), present))
+        else:
+            whole.append((j, ints, present))
+    if whole:
+        present = np.concatenate([w[2] for w in whole])
+        text = pc.if_else(pa.array(present),
+                          pa.array(np.concatenate([w[1] for w in whole])).cast(_LS),
+                          pa.scalar(None, _LS))
+        for k, (j, _, p) in enumerate(whole):
+            out[j] = (text.slice(k * n, n), None, p)
+    if decimal:
+        present = np.concatenate([d[3] for d in decimal])
+        text = pc.if_else(pa.array(present),
+                          decimal_text(np.concatenate([d[1] for d in decimal]),
+                                       np.concatenate([d[2] for d in decimal])),
+                          pa.scalar(None, _LS))
+        for k, (j, _, exps, p) in enumerate(decimal):
+            out[j] = (text.slice(k * n, n), exps, p)
+    return out
 
 
 def variant_value(value, kind: str, currency, where: str):

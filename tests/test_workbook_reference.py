@@ -146,6 +146,14 @@ VARIANT_SHEET = Sheet("v", "Werte", "Values", (
     Col("currency", "Währung", "Currency", TEXT, nullable=True),
     Col("value", "Wert", "Value", VARIANT, "currency"),
 ))
+#: a value column before a date and an amount column: which bad cell a sheet reports first
+MIXED_SHEET = Sheet("m", "Gemischt", "Mixed", (
+    Col("currency", "Währung", "Currency", TEXT, nullable=True),
+    Col("value", "Wert", "Value", VARIANT, "currency"),
+    Col("day", "Datum", "Date", DATE, nullable=True),
+    Col("amount", "Betrag", "Amount", AMOUNT, "currency", True),
+))
+
 EXPONENT = {"JPY": 0, "CHF": 2, "EUR": 2, "BHD": 3}
 
 # text as booking data and hostile input bring it: control characters, XML and Excel's own
@@ -292,6 +300,28 @@ EMPTY_VARIANT = _variant("x", "text").iloc[:0]
 def test_both_writers_refuse_the_same_values(tmp_path, tables, match):
     from flows.errors import WriterError
     args = (tables, (SHEET, VARIANT_SHEET), "de", CREATED, "t")
+    with pytest.raises(WriterError, match=match) as fast:
+        write_workbook(tmp_path / "fast.xlsx", *args)
+    with pytest.raises(WriterError, match=match) as ref:
+        write_reference_workbook(tmp_path / "reference.xlsx", *args)
+    assert str(fast.value) == str(ref.value)
+
+
+@pytest.mark.parametrize("value, kind, day, currency, match", [
+    ("12a", "int", dt.date(1899, 12, 30), "CHF", "Wert.*whole number"),
+    ("7", "int", dt.date(1899, 12, 30), "XXX", "Datum.*before 1900"),
+    ("7", "int", dt.date(2026, 1, 1), "XXX", "Betrag.*known currency"),
+], ids=["value-first", "date-before-amount", "amount"])
+def test_the_first_bad_column_of_a_row_is_the_one_reported(tmp_path, value, kind, day,
+                                                            currency, match):
+    """Both writers go through a sheet's columns in order: of several bad cells, the one in
+    the leftmost column is reported, whatever kinds the columns are."""
+    from flows.errors import WriterError
+    frame = pd.DataFrame({"currency": [currency], "value": [value], "value_kind": [kind],
+                          "day": [day], "amount": [100]}).astype(
+        {"currency": "str", "value": "str", "value_kind": "str", "day": "datetime64[ns]",
+         "amount": "Int64"})
+    args = ({"m": frame}, (MIXED_SHEET,), "de", CREATED, "t")
     with pytest.raises(WriterError, match=match) as fast:
         write_workbook(tmp_path / "fast.xlsx", *args)
     with pytest.raises(WriterError, match=match) as ref:
