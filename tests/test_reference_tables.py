@@ -298,3 +298,92 @@ def test_period_overlaps_are_found_as_the_group_by_finds_them(rows):
     start = pd.Series([r[1] for r in rows], dtype="datetime64[ns]")
     end = pd.Series([r[2] for r in rows], dtype="datetime64[ns]")
     assert overlaps(code, start, end).tolist() == _overlaps_by_groupby(code, start, end).tolist()
+
+
+
+# number texts as tables hold them: repeated, blank, with too many decimals, not numbers
+_NUMBER_TEXT = st.one_of(
+    st.sampled_from(["1", "0", "30", "7", "", "null", "2.5", "0.920387", "1.0000000", "x",
+                     "1e3", "-3", "08", "12.34567", "100"]),
+    st.decimals(min_value=-10**6, max_value=10**6, places=7, allow_nan=False).map(str))
+
+
+def _cell_by_decimal(text: str, digits: int):
+    """One cell as the contract reads it: a plain decimal with at most ``digits`` decimals,
+    in units of ``10**-digits``; anything else is None."""
+    from decimal import Decimal
+    if not re.fullmatch(r"-?[0-9]{1,15}(\.[0-9]*)?", text):
+        return None
+    scaled = Decimal(text).scaleb(digits)
+    return int(scaled) if scaled == scaled.to_integral_value() else None
+
+
+@settings(deadline=None)
+@given(st.lists(st.tuples(_NUMBER_TEXT, _NUMBER_TEXT, _NUMBER_TEXT), min_size=1, max_size=30))
+def test_table_numbers_read_as_decimal_reads_each_cell(rows):
+    """The number columns of a table are read together, each distinct text once: every cell
+    is still read at its own column's decimals (the same text in a whole-number and a percent
+    column at each one's), as Decimal reads it; a blank cell is 0, masked later."""
+    from transforms.parse import stripped_blanks
+    from transforms.reference import _numbers
+    spec = {"a": "int", "b": "percent?", "c": "int?"}
+    raw = pd.DataFrame({c: [r[i] for r in rows] for i, c in enumerate(spec)}, dtype="str")
+    got = _numbers(spec, stripped_blanks(raw, spec), len(raw))
+    for c, digits in (("a", 0), ("b", 4), ("c", 0)):
+        value, ok = got[c]
+        for i, text in enumerate(raw[c]):
+            want = 0 if text in ("", "null") else _cell_by_decimal(text, digits)
+            assert (bool(ok[i]), int(value[i]) if ok[i] else None) == (
+                want is not None, want), (c, text)
+
+
+def _pandas_table(data: bytes):
+    """How pandas reads a table file (the reader of record), or the kind of its refusal."""
+    import io
+    try:
+        return pd.read_csv(io.BytesIO(data), dtype="str", keep_default_na=False,
+                           encoding="utf-8-sig", skipinitialspace=False, skip_blank_lines=False)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        return type(err).__name__
+
+
+_CSV_PIECES = st.sampled_from(["a", "b", "1", "0.92", " ", ",", "\n", "\r\n", "\r", "é", "",
+                               "null", "NA", "\t", ";", "x y", "\ufeff"])
+
+
+@settings(deadline=None)
+@given(st.lists(_CSV_PIECES, max_size=40).map("".join), st.booleans(), st.booleans())
+@example("rate_type,rate\nECB,0.92\n\nECB,1\n", False, False)  # a blank line is a row
+@example("a,b\r1,2\r", False, False)  # old Mac line ends
+@example("a,a\n1,2\n", False, False)  # pandas renames a repeated header
+@example("\ufeffa\n", True, False)  # a second byte order mark: pandas drops it too
+def test_a_table_without_quotes_reads_as_pandas_reads_it(text, bom, latin1):
+    """Arrow reads the plain tables (no quotes): the cells pandas reads, or pandas reads the
+    file itself; a file that is not UTF-8 is pandas' to refuse."""
+    from flows.config import _read_plain_csv
+    data = (b"\xef\xbb\xbf" if bom else b"") + text.encode("latin-1" if latin1 else "utf-8",
+                                                          errors="replace")
+    fast = _read_plain_csv(data)
+    if fast is None:
+        return
+    want = _pandas_table(data)
+    assert not isinstance(want, str), (data, want)
+    pd.testing.assert_frame_equal(fast, want)
+    assert [type(a) for a in fast.dtypes] == [type(a) for a in want.dtypes]
+
+
+def test_the_plain_reader_reads_the_sample_tables():
+    """Arrow reads the sample's tables without quotes (the exchange rates among them), as
+    pandas does; pandas those with quotes."""
+    from flows.config import _read_plain_csv
+    plain = set()
+    for path in sorted(SAMPLE.glob("*.csv")):
+        data = path.read_bytes()
+        if path.name.startswith("booking_orders"):
+            continue
+        fast = _read_plain_csv(data)
+        assert (fast is None) == (b'"' in data), path.name
+        if fast is not None:
+            plain.add(path.name)
+            pd.testing.assert_frame_equal(fast, _pandas_table(data))
+    assert "exchange_rates.csv" in plain
