@@ -5,6 +5,12 @@ translations (shipped with the package, offline), plus the alpha-2 and alpha-3 c
 names people write ("Schweiz", "USA", "England"). Anything else stays unknown and the row is
 rejected rather than guessed (DESIGN.md §4).
 
+A run reads the names from :mod:`transforms.country_names`, the table :func:`names_table`
+builds, written out (building it from pycountry's files took a run 15 ms; a test holds the
+two equal). After an update of pycountry, write it again::
+
+    .venv/bin/python -m transforms.country
+
 >>> normalise(pd.Series(["Schweiz", " ch", "Deutschland", "Suisse", "Atlantis", None])).tolist()
 ['CH', 'CH', 'DE', 'CH', None, None]
 """
@@ -12,13 +18,12 @@ rejected rather than guessed (DESIGN.md §4).
 from __future__ import annotations
 
 import functools
-import gettext
 import re
 import unicodedata
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pycountry
 
 _EXTRA = {
     "CH": ("Svizra", "Confoederatio Helvetica", "Schweizerische Eidgenossenschaft"),
@@ -37,8 +42,11 @@ def _key(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-@functools.lru_cache(maxsize=1)
-def _lookup() -> dict[str, str]:
+def names_table() -> dict[str, str]:
+    """Every name and code a country is written by (as :func:`_key` folds it) → its alpha-2
+    code, from pycountry's data."""
+    import gettext
+    import pycountry
     table: dict[str, str] = {}
     translations = [gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=[lang],
                                         fallback=True) for lang in ("de", "fr", "it")]
@@ -55,6 +63,21 @@ def _lookup() -> dict[str, str]:
     return table
 
 
+@functools.lru_cache(maxsize=1)
+def _lookup() -> dict[str, str]:
+    from .country_names import NAMES
+    return NAMES
+
+
+def write_names_table(path: Path) -> None:
+    table = names_table()
+    body = "".join(f"    {k!r}: {v!r},\n" for k, v in sorted(table.items()))
+    path.write_text(
+        '"""Country names → ISO alpha-2 codes, written by ``python -m transforms.country``\n'
+        'from pycountry\'s data (transforms/country.py ``names_table``); do not edit."""\n\n'
+        f"NAMES: dict[str, str] = {{\n{body}}}\n", encoding="utf-8")
+
+
 def normalise(text: pd.Series) -> pd.Series:
     """ISO alpha-2 code per row, or missing when the text is empty or not recognised. Each
     distinct text is looked up once (an export names a handful of countries)."""
@@ -63,3 +86,7 @@ def normalise(text: pd.Series) -> pd.Series:
     found = np.array([None if v is None or v != v else table.get(_key(v)) for v in values],
                      dtype=object)
     return pd.Series(found[codes], index=text.index, name=text.name, dtype="object")
+
+
+if __name__ == "__main__":
+    write_names_table(Path(__file__).with_name("country_names.py"))
