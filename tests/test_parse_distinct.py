@@ -127,3 +127,16 @@ def test_date_columns_read_together_are_each_read_alone(frame):
         for got, alone in zip(together[c], parse.dates_in_range(frame[c])):
             assert got.equals(alone) and got.dtype == alone.dtype, (c, got, alone)
             assert list(got.index) == list(frame.index)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(MONEY, st.none()), max_size=12),
+       st.lists(st.one_of(MONEY, st.none()), max_size=12))
+def test_money_texts_read_together_are_each_read_alone(a, b):
+    """Price and fee texts are read in one pass (transforms.parse._parse_amounts): what a
+    text says on its own does not depend on the texts read with it."""
+    a, b = pd.Series(a, dtype="str"), pd.Series(b, dtype="str")
+    both = parse._parse_money_texts(pd.concat([a, b], ignore_index=True))
+    for part, alone in ((both.iloc[:len(a)], a), (both.iloc[len(a):], b)):
+        pd.testing.assert_frame_equal(part.reset_index(drop=True),
+                                      parse._parse_money_texts(alone))

@@ -251,7 +251,12 @@ def _parse_amounts(raw: pd.DataFrame, price_format: str) -> dict[str, pd.DataFra
     from both columns. A cancelled order bills its fee: a price it cannot read is left
     empty, not a reason to reject it."""
     read = {c: _distinct(raw[c]) for c in bo.MONEY_FIELDS}
-    texts = {c: _parse_money_texts(values) for c, (_, values) in read.items()}
+    # what each text says on its own, read for both columns' distinct texts in one pass
+    said = _parse_money_texts(pd.concat([v for _, v in read.values()], ignore_index=True))
+    texts, at = {}, 0
+    for c, (_, values) in read.items():
+        texts[c] = said.iloc[at:at + len(values)].reset_index(drop=True)
+        at += len(values)
     src = raw["source"]
     if len(src) == 0 or (src == src.iloc[0]).all():  # one file, as a source gives: no factorize
         files, names = np.zeros(len(src), dtype=np.intp), src.iloc[:1]
@@ -321,7 +326,7 @@ def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
             raw[c] = None
     raw["booking_number"] = _clean_text(raw["booking_number"])
     raw["_bad"] = False
-    out = pd.DataFrame(index=raw.index)
+    out: dict[str, pd.Series] = {}  # the typed columns, made a frame once at the end
     found = []
 
     # the text columns stripped and judged blank at once (one pass over all their cells)
@@ -370,7 +375,7 @@ def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
                                 fee_cur))
 
     dup = out["booking_number"].notna() & out["booking_number"].duplicated(keep=False)
-    rows_of = (raw.loc[dup, "source_row"].groupby(out.loc[dup, "booking_number"])
+    rows_of = (raw.loc[dup, "source_row"].groupby(out["booking_number"].loc[dup])
                .transform(lambda r: ", ".join(str(int(x)) for x in sorted(r))))
     dup_detail = pd.Series(None, index=raw.index, dtype="object")
     dup_detail[dup] = rows_of
@@ -379,5 +384,6 @@ def parse_booking_orders(raw: pd.DataFrame, price_format: str = amounts.DETECT
 
     out["source"] = raw["source"].astype("str")
     out["source_row"] = raw["source_row"].astype("int64")
+    out = pd.DataFrame(out, index=raw.index)
     good = out[~raw["_bad"]].reset_index(drop=True)
     return good, concat(found)
