@@ -35,10 +35,16 @@ def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
         date=lambda f: f["date"].astype("datetime64[ns]"),
         # same key dtype as the table even when nothing is wanted (an empty object column)
         **{c: (lambda f, c=c: f[c].astype("str")) for c in keys})
-    n = len(rates)
-    code = distinct_rows(pd.concat([rates[keys].astype("str"), wanted[keys]],
+    # only the rows whose every key is one a wanted rate has can be its rate: the table's
+    # other currencies are not coded, sorted nor searched
+    near = np.ones(len(rates), dtype=bool)
+    for c in keys:
+        near &= rates[c].astype("str").isin(wanted[c].unique()).to_numpy(dtype=bool)
+    near = np.flatnonzero(near)
+    n = len(near)
+    code = distinct_rows(pd.concat([rates[keys].iloc[near].astype("str"), wanted[keys]],
                                    ignore_index=True), keys)
-    day = np.concatenate([_days(rates["valid_from"]), _days(wanted["date"])])
+    day = np.concatenate([_days(rates["valid_from"].iloc[near]), _days(wanted["date"])])
     at = code * _DAY_SPAN + day  # one sortable integer per row: the key's code, then the day
     dated = np.flatnonzero(day[:n] >= 0)  # (a rate without a date stops the table's load)
     order = dated[np.argsort(at[:n][dated], kind="stable")]
@@ -46,7 +52,7 @@ def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
     hit = (pos >= 0) & (day[n:] >= 0)
     hit[hit] = code[:n][order[pos[hit]]] == code[n:][hit]
     row = np.full(len(pos), -1, dtype=np.int64)
-    row[hit] = order[pos[hit]]
+    row[hit] = near[order[pos[hit]]]
     found = wanted.assign(**{c: pd.Series(rates[c].astype(t).array.take(row, allow_fill=True))
                              for c, t in (("valid_from", "datetime64[ns]"), ("rate", "Int64"),
                                           ("factor", "Int64"))})
