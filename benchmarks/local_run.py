@@ -19,12 +19,19 @@ Run by hand (not part of ``make test``)::
     .venv/bin/python benchmarks/local_run.py --repeat 9 --qr-bills
 
 Prints the median wall seconds of each and their ratio (target: at most 1.5).
+
+Wall time on a shared machine varies by a tenth from run to run; ``--instructions`` also
+counts the instructions each executes, once, under valgrind's callgrind (user space only, the
+same count within half a percent from run to run, whatever else the machine does)::
+
+    .venv/bin/python benchmarks/local_run.py --repeat 9 --instructions
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -60,22 +67,40 @@ def _wall(cmd: list[str], env: dict, cwd: Path) -> float:
     return seconds
 
 
-def time_cli(csv: Path, config: Path, work: Path) -> float:
-    """One ``billing-export run``: a draft into a fresh outbox and state store."""
+def _instructions(cmd: list[str], env: dict, cwd: Path) -> int:
+    """The instructions ``cmd`` executes, counted by callgrind."""
+    env = {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                           *cmd], capture_output=True, text=True, env=env, cwd=cwd)
+    if done.returncode:
+        raise RuntimeError(f"{cmd[0]} exited {done.returncode}:\n{done.stderr[-3000:]}")
+    return int(re.search(r"Collected : (\d+)", done.stderr).group(1))
+
+
+def cli_command(csv: Path, config: Path, work: Path) -> tuple[list[str], dict]:
+    """``billing-export run``: a draft into a fresh outbox and state store."""
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(work / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false")
-    return _wall([billing_export(), "run", "--source", str(csv), "--config", str(config),
-                  "--outbox", str(work / "outbox"), "--state", str(work / "state.sqlite"),
-                  "--invoice-date", INVOICE_DATE.isoformat(), "--quiet"], env, ROOT)
+    return [billing_export(), "run", "--source", str(csv), "--config", str(config),
+            "--outbox", str(work / "outbox"), "--state", str(work / "state.sqlite"),
+            "--invoice-date", INVOICE_DATE.isoformat(), "--quiet"], env
+
+
+def status_quo_command(csv: Path, work: Path) -> tuple[list[str], dict]:
+    """The status-quo script (benchmarks/run.py ``measure_baseline``)."""
+    shutil.rmtree(work, ignore_errors=True)
+    return [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--measure", "baseline",
+            "--csv", str(csv), "--out", str(work)], dict(os.environ)
+
+
+def time_cli(csv: Path, config: Path, work: Path) -> float:
+    return _wall(*cli_command(csv, config, work), ROOT)
 
 
 def time_status_quo(csv: Path, work: Path) -> float:
-    """One run of the status-quo script (benchmarks/run.py ``measure_baseline``)."""
-    shutil.rmtree(work, ignore_errors=True)
-    return _wall([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--measure", "baseline",
-                  "--csv", str(csv), "--out", str(work)], dict(os.environ), ROOT)
+    return _wall(*status_quo_command(csv, work), ROOT)
 
 
 def main(argv=None) -> int:
@@ -83,6 +108,8 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5, help="repetitions of each (default 5)")
     ap.add_argument("--qr-bills", action="store_true",
                     help="the sample's configuration: one QR-bill SVG per invoice")
+    ap.add_argument("--instructions", action="store_true",
+                    help="also count each one's instructions once (valgrind's callgrind)")
     args = ap.parse_args(argv)
     csv = csv_path(ROWS, True)
     if not csv.exists():
@@ -101,6 +128,12 @@ def main(argv=None) -> int:
     print(f"  billing-export run (no Prefect server): {a:.2f} s")
     print(f"  status-quo pandas + openpyxl script:    {b:.2f} s")
     print(f"  ratio: {a / b:.2f}x (target at most {TARGET}x)")
+    if args.instructions:
+        with tempfile.TemporaryDirectory() as tmp:
+            ci = _instructions(*cli_command(csv, config, Path(tmp) / "cli"), ROOT)
+            qi = _instructions(*status_quo_command(csv, Path(tmp) / "quo"), ROOT)
+        print(f"instructions (callgrind, once each): billing-export run {ci / 1e9:.2f} G, "
+              f"status-quo script {qi / 1e9:.2f} G, ratio {ci / qi:.2f}x")
     return 0
 
 
