@@ -151,7 +151,7 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
             pieces.append(pc.binary_join_element_wise(*cell, _s("")))
         else:
             pieces.extend(cell)
-    texts = _text_cells(sheet, part, first_row, fmt, name, language, marker, max_text, widths)
+    texts = _text_pieces(sheet, part, first_row, name, language, marker, max_text, widths)
     numbers = _number_cells(sheet, part, first_row, name, language)
     for j, c in enumerate(sheet.cols):
         ref = _s(f'<c r="{xl_col_to_name(j)}')
@@ -189,10 +189,11 @@ def rows_xml(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, langua
                                        null_replacement="")
 
 
-def _text_cells(sheet: Sheet, part: pd.DataFrame, first_row: int, fmt, name, language, marker,
-                max_text, widths) -> dict[int, tuple]:
-    """The pieces of every text column's cells — the type (wrapping or not), the space
-    marker, the escaped text — and the cells cut at ``max_text``, by column position. Every
+def _text_pieces(sheet: Sheet, part: pd.DataFrame, first_row: int, name, language, marker,
+                 max_text, widths) -> dict[int, tuple]:
+    """The pieces of every text column's cells — which are longer than the column (they
+    wrap, :func:`_text_type`), the space marker, the escaped text — and the cells cut at
+    ``max_text``, by column position. Every
     step is cell by cell, so the sheet's text columns go through them as one array, one call
     a step, not one call a step and column (a small sheet's text columns took most of its
     XML's time in calls)."""
