@@ -109,6 +109,10 @@ def test_cli_and_run_log_warn_of_stale_rates_and_unknown_parties(prefect_harness
         return [log.message for log in logs]
 
     import asyncio
+
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=10)  # the run's logs are sent in batches, not at once
     logged = asyncio.run(warnings_logged())
     assert any(m.startswith("stale exchange rates used") for m in logged), logged
 
