@@ -66,11 +66,11 @@ def output_tables(billing: Billing, language: str,
     }
     for sheet in (INVOICES, LINES, TAXES, REJECTED):
         tables[sheet.id] = _conform(tables[sheet.id], sheet)
-        sheet.schema().validate(tables[sheet.id], lazy=True)
+        sheet.validate(tables[sheet.id])
     if settings is not None and settings.deferrals:
         tables["deferrals"] = _conform(deferral_table(
             tables["lines"], tables["invoices"], settings.fiscal_year_start_month), DEFERRALS)
-        DEFERRALS.schema().validate(tables["deferrals"], lazy=True)
+        DEFERRALS.validate(tables["deferrals"])
     return tables
 
 
