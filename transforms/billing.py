@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from schemas.columns import DATE
 from schemas.settings import Settings
 from schemas.workbook import DEFERRALS, INVOICES, LINES, REJECTED, TAXES
 
@@ -59,9 +60,9 @@ def output_tables(billing: Billing, language: str,
     ``deferrals`` on, the Deferrals sheet's frame as well (from the Lines and Invoices sheets',
     so its totals are their net to the unit)."""
     tables = {
-        "invoices": billing.invoices[INVOICES.ids],
-        "lines": billing.lines[LINES.ids],
-        "taxes": billing.taxes[TAXES.ids],
+        "invoices": billing.invoices,
+        "lines": billing.lines,
+        "taxes": billing.taxes,
         "rejected": rejected_sheet(billing.problems, language),
     }
     for sheet in (INVOICES, LINES, TAXES, REJECTED):
@@ -74,32 +75,24 @@ def output_tables(billing: Billing, language: str,
     return tables
 
 
-#: the dtypes a sheet's columns are converted to, resolved ("str" alone also matches text
-#: stored in Python objects, which astype would convert)
-_DTYPES = {d: pd.Series([], dtype=d).dtype for d in ("datetime64[ns]", "str", "Int64", "int64")}
-
-
 def _conform(frame: pd.DataFrame, sheet) -> pd.DataFrame:
-    """The sheet's columns in their contract's types, on a 0.. index. Most columns have their
-    type already: they are kept, not converted or copied (a frame that needs nothing is
-    returned as it is)."""
+    """The sheet's columns in their contract's dtypes (``Col.dtype``), on a 0.. index. Most
+    columns have their dtype already: they are kept, not converted or copied, and the few
+    that are not are replaced in the sheet's selection (a frame built anew from a hundred
+    columns cost twice as much); a frame that needs nothing is returned as it is."""
     have = frame.dtypes
-    converted = {}
+    out = None
     for c in sheet.cols:
-        if c.kind == "date":
-            want = "datetime64[ns]"
-        elif c.kind == "text":
-            want = "str"
-        else:
-            want = "Int64" if c.nullable else "int64"
-        if have[c.id] == _DTYPES[want]:
+        want = c.dtype().type
+        if have[c.id] == want:
             continue
+        if out is None:
+            out = frame[sheet.ids]
         s = frame[c.id]
-        converted[c.id] = pd.to_datetime(s).astype(want) if c.kind == "date" else s.astype(want)
-    ids = [c.id for c in sheet.cols]
-    if (not converted and list(frame.columns) == ids
-            and isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0
-            and frame.index.step == 1):
-        return frame
-    out = {i: converted[i] if i in converted else frame[i] for i in ids}
-    return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+        out[c.id] = pd.to_datetime(s).astype(want) if c.kind == DATE else s.astype(want)
+    if out is None:
+        out = frame if list(frame.columns) == sheet.ids else frame[sheet.ids]
+    index = out.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        out = out.reset_index(drop=True)
+    return out
