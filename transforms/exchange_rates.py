@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.problems import Reason
 
@@ -35,15 +37,23 @@ def lookup_rates(wanted: pd.DataFrame, rates: pd.DataFrame) -> pd.DataFrame:
         date=lambda f: f["date"].astype("datetime64[ns]"),
         # same key dtype as the table even when nothing is wanted (an empty object column)
         **{c: (lambda f, c=c: f[c].astype("str")) for c in keys})
-    # only the rows whose every key is one a wanted rate has can be its rate: the table's
-    # other currencies are not coded, sorted nor searched
+    # each key coded by the values the wanted rates have, a table row's key found by one
+    # hash lookup a column; only the rows whose every key is one a wanted rate has can be its
+    # rate: the table's other currencies are not sorted nor searched
     near = np.ones(len(rates), dtype=bool)
+    code_of_rate = np.zeros(len(rates), dtype=np.int64)
+    code_of_wanted = np.zeros(len(wanted), dtype=np.int64)
     for c in keys:
-        near &= rates[c].astype("str").isin(wanted[c].unique()).to_numpy(dtype=bool)
+        codes, values = pd.factorize(wanted[c], use_na_sentinel=False)
+        at_rate = pc.fill_null(pc.index_in(pa.array(rates[c].astype("str").array),
+                                           value_set=pa.array(values)), -1).to_numpy()
+        near &= at_rate >= 0
+        code_of_rate = code_of_rate * len(values) + at_rate
+        code_of_wanted = code_of_wanted * len(values) + codes
     near = np.flatnonzero(near)
     n = len(near)
-    code = distinct_rows(pd.concat([rates[keys].iloc[near].astype("str"), wanted[keys]],
-                                   ignore_index=True), keys)
+    # numbered anew: few enough codes that a code and a day share one int64 below
+    code = pd.factorize(np.concatenate([code_of_rate[near], code_of_wanted]))[0].astype(np.int64)
     day = np.concatenate([_days(rates["valid_from"].iloc[near]), _days(wanted["date"])])
     at = code * _DAY_SPAN + day  # one sortable integer per row: the key's code, then the day
     dated = np.flatnonzero(day[:n] >= 0)  # (a rate without a date stops the table's load)
