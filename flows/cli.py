@@ -345,6 +345,7 @@ def console() -> None:
     process gives back anyway. (Tests call :func:`main`, which leaves the collector alone.)"""
     import gc
     _no_data_synthesis()
+    _no_plugin_search()
     if sys.argv[1:2] == ["run"]:
         # The modules a run imports make most of the objects alive, and they live as long
         # as the process: frozen, the collector's full collections during the run no longer
@@ -387,6 +388,19 @@ def _no_data_synthesis() -> None:
     command, in an installation for production it is absent, as this makes it look to
     pandera. Only the command's own process: tests call :func:`main`."""
     sys.modules.setdefault("hypothesis", None)
+
+
+def _no_plugin_search() -> None:
+    """typeguard and pydantic (both imported by pandera) look for plugins of theirs in every
+    installed distribution's entry points, typeguard when imported, pydantic when it builds
+    its first model: two walks over the environment's metadata, 1.5 % of a small run's
+    instructions where 150 distributions are installed. The command uses no such plugin
+    (typeguard's serve type-checked code, pydantic's observe models; tests/test_lazy_imports.py
+    checks that none is installed), so their documented switches turn the search off in its
+    own process. An operator who adds a pydantic plugin on purpose sets
+    ``PYDANTIC_DISABLE_PLUGINS`` to an empty value. Tests call :func:`main`: they search."""
+    os.environ.setdefault("TYPEGUARD_DISABLE_PLUGIN_AUTOLOAD", "1")
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 
 def main(argv: list[str] | None = None) -> int:

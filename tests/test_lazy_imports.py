@@ -42,6 +42,8 @@ def test_the_command_bills_a_file_without_sqlalchemy_or_hypothesis(tmp_path):
     sample with QR-bills: the modules it had loaded when it ended."""
     code = ("import atexit, sys\n"
             "atexit.register(lambda: print('MODULES', ' '.join(sorted(k for k, v in sys.modules.items() if v is not None))))\n"
+            "import os\n"
+            "atexit.register(lambda: print('PLUGINS', os.environ.get('TYPEGUARD_DISABLE_PLUGIN_AUTOLOAD'), os.environ.get('PYDANTIC_DISABLE_PLUGINS')))\n"
             "from flows.cli import console\n"
             f"sys.argv = ['billing-export', 'run', '--invoice-date', '2026-10-30', '--quiet', "
             f"'--outbox', {str(tmp_path / 'outbox')!r}, '--state', "
@@ -57,3 +59,14 @@ def test_the_command_bills_a_file_without_sqlalchemy_or_hypothesis(tmp_path):
     assert "qrbill" in loaded and "pandera" in loaded  # it did bill, validate and draw
     assert not loaded & {"sqlalchemy", "hypothesis", "prefect"}, loaded & {
         "sqlalchemy", "hypothesis", "prefect"}
+    # nor did it search the environment for typeguard's and pydantic's plugins
+    assert "PLUGINS 1 __all__" in done.stdout.splitlines()
+
+
+def test_no_plugin_of_typeguard_or_pydantic_is_installed():
+    """The command turns off the plugin search of both (flows.cli._no_plugin_search): that
+    loses nothing only while no distribution offers one. One that does is a reason to look
+    again."""
+    from importlib.metadata import entry_points
+    assert not list(entry_points(group="typeguard.checker_lookup"))
+    assert not list(entry_points(group="pydantic"))
