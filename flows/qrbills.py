@@ -138,13 +138,16 @@ def creditor_of(settings) -> dict:
             "city": a["city"], "country": a["country"]}
 
 
-def write_qr_bills(folder: Path, invoices: pd.DataFrame, settings, language: str) -> dict:
+def write_qr_bills(folder: Path, invoices: pd.DataFrame, settings, language: str,
+                   planned: tuple[list, dict] | None = None) -> dict:
     """Write one SVG per eligible invoice into ``folder``; returns ``{"files": {name: sha256},
-    "skipped": {invoice_number: reason}}``."""
+    "skipped": {invoice_number: reason}}``. ``planned``: :func:`plan` of ``invoices``, where
+    the caller has it already."""
     folder.mkdir(parents=True, exist_ok=True)
     account = settings.qr_iban or settings.iban
     creditor = creditor_of(settings)
-    todo, skipped = plan(invoices)
+    todo, skipped = planned if planned is not None else plan(invoices)
+    skipped = dict(skipped)
     files = {}
     from .qr_slips import Slips
     slips = Slips()

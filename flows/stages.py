@@ -244,8 +244,10 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
     # the QR-bills read the invoices with their codes, not the sheet's labels
     invoices = coded["invoices"] if config.settings.qr_bill else None
     del coded
+    planned = None
     if invoices is not None:  # a billing address a QR-bill cannot carry is a flag, not a stop
-        _, skipped = qrbills.plan(invoices)
+        planned = qrbills.plan(invoices)
+        skipped = planned[1]
         billing = billing.note(*(("flags", "qr_bill_skipped", None, f"{n}: {r}")
                                  for n, r in qrbills.data_skips(skipped).items()))
     recon = reconciliation(billing, ex.rows, [(ex.name, ex.checksum, ex.rows)],
@@ -279,7 +281,7 @@ def render(billing: Billing, ex: Extract, config: Config, params: RunParameters,
             if qr_staged.exists():
                 shutil.rmtree(qr_staged)
             man["qr_bills"] = {"folder": qrbills.folder_name(name), **qrbills.write_qr_bills(
-                qr_staged, invoices, config.settings, lang)}
+                qr_staged, invoices, config.settings, lang, planned)}
     except (OSError, FileCreateError) as err:  # a full disk, a read-only share: not a crash
         cause = os_error_of(err)
         failed = (from_os_error(cause, staging, f"the workbook {name} cannot be written beside "
