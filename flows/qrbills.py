@@ -96,11 +96,17 @@ def why_not(inv: dict, debtor: dict) -> str | None:
     return None
 
 
+#: the columns of an invoice that its QR-bill reads (plan, why_not, new_bill)
+_USED = ("invoice_number", "document_type", "currency", "invoice_amount", "payment_reference",
+         "invoice_to_name", "address_line_1", "zip", "city", "country")
+
+
 def plan(invoices: pd.DataFrame) -> tuple[list[tuple[dict, dict]], dict[str, str]]:
     """The invoices that get a QR-bill ``[(invoice, debtor)]`` and the others' reasons
     ``{invoice_number: reason}``; credit notes are neither."""
     todo, skipped = [], {}
-    for inv in invoices.to_dict(orient="records"):
+    used = [c for c in _USED if c in invoices]  # a row as a dict: 69 columns cost 10x as much
+    for inv in invoices[used].to_dict(orient="records"):
         if inv["document_type"] == "credit_note":
             continue
         debtor = _debtor(inv)
