@@ -20,7 +20,7 @@ from flows.sources import csv_file
 from schemas.booking_order import MAX_AMOUNT_MINOR
 from transforms.parse import parse_booking_orders
 
-from conftest import SAMPLE_ORDERS
+from conftest import SAMPLE_ORDERS, examples
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def _whole_contract(monkeypatch):
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-          deadline=None)
+          deadline=None, max_examples=examples(0.3))  # two validations of the sample each
 @given(cells=st.lists(st.tuples(st.integers(0, 237), st.sampled_from(CELLS)), max_size=8),
        structure=st.sampled_from(["none", "none", "object", "drop", "extra", "missing",
                                   "float", "reordered"]),
