@@ -79,7 +79,7 @@ def _conform(frame: pd.DataFrame, sheet) -> pd.DataFrame:
     """The sheet's columns in their contract's dtypes (``Col.dtype``), on a 0.. index. Most
     columns have their dtype already: they are kept, not converted or copied, and the few
     that are not are replaced in the sheet's selection (a frame built anew from a hundred
-    columns cost twice as much); a frame that needs nothing is returned as it is."""
+    columns cost twice as much)."""
     have = frame.dtypes
     out = None
     for c in sheet.cols:
@@ -90,8 +90,8 @@ def _conform(frame: pd.DataFrame, sheet) -> pd.DataFrame:
             out = frame[sheet.ids]
         s = frame[c.id]
         out[c.id] = pd.to_datetime(s).astype(want) if c.kind == DATE else s.astype(want)
-    if out is None:
-        out = frame if list(frame.columns) == sheet.ids else frame[sheet.ids]
+    if out is None:  # a frame of its own either way: the sheet's is never the billing's
+        out = frame.copy(deep=False) if list(frame.columns) == sheet.ids else frame[sheet.ids]
     index = out.index
     if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
         out = out.reset_index(drop=True)
